@@ -1,0 +1,198 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/**
+ * Kysely's view of the schema. int8 columns are bigint (the pool's type parser
+ * guarantees it); timestamps are Date.
+ */
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type Json = ColumnType<unknown, string | null, string | null>;
+
+export interface AuditLogTable {
+  sequence: bigint;
+  id: string;
+  occurred_at: Timestamp;
+  actor_type: 'operator' | 'merchant_user' | 'app' | 'system';
+  actor_id: string | null;
+  actor_roles: string[];
+  ip: string | null;
+  action: string;
+  target_type: string;
+  target_id: string | null;
+  merchant_id: string | null;
+  before: Json;
+  after: Json;
+  previous_hash: string;
+  hash: string;
+}
+
+export interface AuditHeadTable {
+  singleton: boolean;
+  sequence: bigint;
+  hash: string;
+}
+
+export type MerchantStatus = 'pending_review' | 'active' | 'rejected' | 'frozen' | 'closed';
+
+export interface MerchantsTable {
+  id: string;
+  name: string;
+  short_name: string | null;
+  status: MerchantStatus;
+  status_reason: string | null;
+  business_licence_no: string;
+  legal_representative: string;
+  contact_name: string;
+  contact_phone: string;
+  contact_email: string;
+  settlement_bank_name: string;
+  settlement_account_name: string;
+  settlement_account_number_sealed: string;
+  settlement_account_number_last4: string;
+  fee_rate_basis_points: ColumnType<bigint, bigint | undefined, bigint>;
+  fee_minimum_minor: ColumnType<bigint, bigint | undefined, bigint>;
+  fee_maximum_minor: bigint | null;
+  settlement_cycle: ColumnType<'T0' | 'T1' | 'D1' | 'manual', 'T0' | 'T1' | 'D1' | 'manual' | undefined>;
+  risk_level: ColumnType<'low' | 'normal' | 'high', 'low' | 'normal' | 'high' | undefined>;
+  reviewed_by: string | null;
+  reviewed_at: Timestamp | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface AppsTable {
+  id: string;
+  merchant_id: string;
+  name: string;
+  status: 'active' | 'disabled';
+  notify_url: string | null;
+  ip_allowlist: string[];
+  enabled_methods: string[];
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface AppSecretsTable {
+  id: string;
+  app_id: string;
+  merchant_id: string;
+  kind: 'api' | 'webhook';
+  secret_sealed: string;
+  created_at: Timestamp;
+  retires_at: Timestamp | null;
+}
+
+export interface ApiNoncesTable {
+  app_id: string;
+  nonce: string;
+  expires_at: Timestamp;
+}
+
+export interface IdempotencyKeysTable {
+  app_id: string;
+  key: string;
+  merchant_id: string;
+  method: string;
+  path: string;
+  request_hash: string;
+  state: 'in_progress' | 'completed';
+  lease_expires_at: Timestamp;
+  response_status: number | null;
+  response_content_type: string | null;
+  response_body: string | null;
+  created_at: Timestamp;
+  completed_at: Timestamp | null;
+}
+
+export interface UsersTable {
+  id: string;
+  kind: 'operator' | 'merchant_user';
+  merchant_id: string | null;
+  email: string;
+  name: string;
+  password_hash: string;
+  totp_secret_sealed: string | null;
+  roles: string[];
+  status: 'active' | 'disabled';
+  failed_login_count: Generated<number>;
+  locked_until: Timestamp | null;
+  last_login_at: Timestamp | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface TotpUsedStepsTable {
+  user_id: string;
+  time_step: bigint;
+}
+
+export interface SessionsTable {
+  token_hash: string;
+  user_id: string;
+  csrf_token: string;
+  ip: string | null;
+  user_agent: string | null;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  revoked_at: Timestamp | null;
+}
+
+export type LedgerAccountType = 'asset' | 'liability' | 'equity' | 'revenue' | 'expense';
+
+export interface LedgerAccountsTable {
+  id: string;
+  code: string;
+  currency: string;
+  type: LedgerAccountType;
+  merchant_id: string | null;
+  slot_count: number;
+  no_overdraft: boolean;
+  created_at: Timestamp;
+}
+
+export interface LedgerBalanceSlotsTable {
+  account_id: string;
+  slot: number;
+  balance: bigint;
+  guard: 'none' | 'debit' | 'credit';
+}
+
+export interface JournalEntriesTable {
+  id: string;
+  dedupe_key: string;
+  kind: string;
+  reference_type: string | null;
+  reference_id: string | null;
+  merchant_id: string | null;
+  description: string | null;
+  posting_count: number;
+  postings_hash: string;
+  effective_at: Timestamp;
+  created_at: Timestamp;
+}
+
+export interface LedgerPostingsTable {
+  id: Generated<bigint>;
+  entry_id: string;
+  account_id: string;
+  slot: number;
+  currency: string;
+  amount: bigint;
+  created_at: Timestamp;
+}
+
+export interface Database {
+  audit_log: AuditLogTable;
+  audit_head: AuditHeadTable;
+  merchants: MerchantsTable;
+  apps: AppsTable;
+  app_secrets: AppSecretsTable;
+  api_nonces: ApiNoncesTable;
+  idempotency_keys: IdempotencyKeysTable;
+  users: UsersTable;
+  totp_used_steps: TotpUsedStepsTable;
+  sessions: SessionsTable;
+  ledger_accounts: LedgerAccountsTable;
+  ledger_balance_slots: LedgerBalanceSlotsTable;
+  journal_entries: JournalEntriesTable;
+  ledger_postings: LedgerPostingsTable;
+}
