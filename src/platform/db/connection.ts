@@ -42,6 +42,8 @@ export function createPool(url: string, poolSize: number): pg.Pool {
   });
   // An idle client that loses its connection (server restart) must not crash the process.
   pool.on('error', () => {});
+  // A client that loses its connection while checked out must not crash the process either.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 

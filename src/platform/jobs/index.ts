@@ -65,6 +65,8 @@ function jobLogger(logger: Logger): JobLogger {
 function workerPool(databaseUrl: string, size: number): pg.Pool {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: size, application_name: 'fen-worker' });
   pool.on('error', () => {});
+  // A client that loses its connection while checked out must not crash the process either.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 
