@@ -42,8 +42,18 @@ interface HashedFields {
 export const genesisHash = '0'.repeat(64);
 
 export function auditRecordHash(fields: HashedFields): string {
+  // Only the hashed fields, named one by one: a database row also carries its own hash.
   const material = canonicalJson({
-    ...fields,
+    id: fields.id,
+    actor_type: fields.actor_type,
+    actor_id: fields.actor_id,
+    actor_roles: fields.actor_roles,
+    ip: fields.ip,
+    action: fields.action,
+    target_type: fields.target_type,
+    target_id: fields.target_id,
+    merchant_id: fields.merchant_id,
+    previous_hash: fields.previous_hash,
     sequence: fields.sequence.toString(),
     occurred_at: fields.occurred_at.toISOString(),
     before: fields.before ?? null,

@@ -7,7 +7,7 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTyp
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { sql } from 'kysely';
 import { z } from 'zod';
-import { systemActor } from '../actor.js';
+import { systemActor, type Actor } from '../actor.js';
 import { FenError } from '../errors.js';
 import { newId } from '../ids.js';
 import { limits } from '../limits.js';
@@ -100,7 +100,7 @@ export async function createHttpServer(context: PlatformContext, options: HttpSe
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  app.decorateRequest('actor', { getter: () => systemActor, setter: () => {} });
+  app.decorateRequest('actor', null as unknown as Actor);
   app.decorateRequest('rawBody', undefined);
   app.decorateRequest('appAuth', undefined);
   app.decorateRequest('sessionCsrfToken', undefined);
@@ -128,7 +128,9 @@ export async function createHttpServer(context: PlatformContext, options: HttpSe
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   const metrics = registerMetrics(app);
-  app.addHook('preHandler', async (request, reply) => {
+  // Authentication runs after the body is parsed (app signatures cover it) and
+  // before validation, so an unauthenticated caller learns nothing of the schema.
+  app.addHook('preValidation', async (request, reply) => {
     const auth = request.routeOptions.config?.auth ?? 'none';
     if (auth === 'operator') await options.authenticateOperator(request, reply);
     else if (auth === 'app') await options.authenticateApp(request, reply);
