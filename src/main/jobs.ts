@@ -1,3 +1,5 @@
+import { appCron, appJobHandlers } from '../apps/index.js';
+import { authCron, authJobHandlers } from '../auth/index.js';
 import type { PlatformContext } from '../platform/context.js';
 import type { CronSpec, JobHandler } from '../platform/jobs/index.js';
 
@@ -5,8 +7,8 @@ import type { CronSpec, JobHandler } from '../platform/jobs/index.js';
  * Every background task, by name. A module contributes its handlers through its
  * index.ts; the worker role runs them all.
  */
-export function jobHandlers(_context: PlatformContext): Record<string, JobHandler> {
-  return {};
+export function jobHandlers(context: PlatformContext): Record<string, JobHandler> {
+  return { ...appJobHandlers(context), ...authJobHandlers(context) };
 }
 
-export const jobCron: CronSpec[] = [];
+export const jobCron: CronSpec[] = [...appCron, ...authCron];

@@ -1,5 +1,16 @@
-// Placeholder until the merchants module lands.
-import type { FastifyInstance } from 'fastify';
-import type { PlatformContext } from '../platform/context.js';
-
-export function registerMerchantRoutes(_app: FastifyInstance, _context: PlatformContext): void {}
+export { registerMerchantRoutes } from './merchants.routes.js';
+export {
+  createMerchant,
+  getMerchant,
+  listMerchants,
+  reviewMerchant,
+  freezeMerchant,
+  unfreezeMerchant,
+  closeMerchant,
+  merchantStatusOf,
+  revealSettlementAccountNumber,
+  bankAccountSealContext,
+} from './merchants.service.js';
+export type { CreateMerchantInput, MerchantTransition } from './merchants.service.js';
+export { merchantViewSchema, merchantStatuses, settlementCycles, riskLevels, isBusinessLicenceNumber } from './merchants.schemas.js';
+export type { MerchantView } from './merchants.schemas.js';
