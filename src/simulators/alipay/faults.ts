@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import type { Executor } from './store.js';
+
+/**
+ * Fault switches: ways to make the simulator misbehave as real channels do,
+ * for one trade (by out_trade_no) or for all. Kept in the database like the
+ * rest of the state, so a switch set through one simulator process holds for
+ * every process on the same schema, and survives a restart.
+ */
+
+const apiMethodPattern = /^alipay\.[a-z.]+$/;
+
+export const faultSchema = z.discriminatedUnion('kind', [
+  /** The first notification attempt goes out this much later (not scaled by timeScale). */
+  z.object({ kind: z.literal('notification_delay'), delayMs: z.number().int().min(0).max(24 * 60 * 60 * 1000) }),
+  /** Attempts are lost on the way (counted as failed, so Alipay's retry schedule goes on). */
+  z.object({ kind: z.literal('notification_drop') }),
+  /** Each attempt is sent as this many identical copies at once. */
+  z.object({ kind: z.literal('notification_duplicate'), copies: z.number().int().min(2).max(20) }),
+  /** A payment's notifications go out newest first: TRADE_SUCCESS, then a stale WAIT_BUYER_PAY. */
+  z.object({ kind: z.literal('notification_reorder') }),
+  /** The gateway answers this API method with an HTTP error and does nothing. */
+  z.object({ kind: z.literal('gateway_error'), apiMethod: z.string().regex(apiMethodPattern), httpStatus: z.number().int().min(500).max(599).default(502) }),
+  /**
+   * The gateway answers this API method with Alipay's system error and does
+   * nothing: 20000 isp.unknow-error (service unavailable) or 40004 ACQ.SYSTEM_ERROR.
+   */
+  z.object({
+    kind: z.literal('system_error'),
+    apiMethod: z.string().regex(apiMethodPattern),
+    variant: z.enum(['service_unavailable', 'acq_system_error']).default('service_unavailable'),
+  }),
+  /** The gateway does the work but holds the answer longer than any client waits. */
+  z.object({ kind: z.literal('gateway_timeout'), apiMethod: z.string().regex(apiMethodPattern), holdMs: z.number().int().min(1).max(600_000).default(30_000) }),
+  /** Notifications and/or query answers report this total (yuan, as on the wire) instead of the real one. */
+  z.object({
+    kind: z.literal('wrong_amount'),
+    totalAmount: z.string().regex(/^\d+\.\d{2}$/),
+    where: z.enum(['notification', 'query', 'both']).default('both'),
+  }),
+]);
+
+export type AlipayFault = z.infer<typeof faultSchema>;
+export type AlipayFaultInput = z.input<typeof faultSchema>;
+export type FaultKind = AlipayFault['kind'];
+
+export const faultSettingSchema = z.object({
+  /** Only this trade; absent: every trade. */
+  outTradeNo: z.string().min(1).max(64).optional(),
+  /** Turns itself off after firing this many times; absent: until cleared. */
+  times: z.number().int().min(1).max(1000).optional(),
+  fault: faultSchema,
+});
+
+export type FaultSetting = z.input<typeof faultSettingSchema>;
+
+export interface ActiveFault {
+  id: number;
+  outTradeNo: string | null;
+  remaining: number | null;
+  fault: AlipayFault;
+}
+
+export async function insertFault(executor: Executor, setting: FaultSetting, now: Date): Promise<ActiveFault> {
+  const parsed = faultSettingSchema.parse(setting);
+  const result = await executor.query(
+    'INSERT INTO sim_alipay.faults (out_trade_no, kind, settings, remaining, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id',
+    [parsed.outTradeNo ?? null, parsed.fault.kind, JSON.stringify(parsed.fault), parsed.times ?? null, now],
+  );
+  return { id: Number(result.rows[0].id), outTradeNo: parsed.outTradeNo ?? null, remaining: parsed.times ?? null, fault: parsed.fault };
+}
+
+export async function listFaults(executor: Executor): Promise<ActiveFault[]> {
+  const result = await executor.query(
+    'SELECT id, out_trade_no, remaining, settings FROM sim_alipay.faults WHERE remaining IS NULL OR remaining > 0 ORDER BY id',
+  );
+  return result.rows.map((row: Record<string, unknown>) => ({
+    id: Number(row.id),
+    outTradeNo: row.out_trade_no as string | null,
+    remaining: row.remaining as number | null,
+    fault: faultSchema.parse(row.settings),
+  }));
+}
+
+/** Clears one switch, the switches of one trade, or all; returns how many were cleared. */
+export async function clearFaults(executor: Executor, filter: { id?: number; outTradeNo?: string } = {}): Promise<number> {
+  if (filter.id !== undefined) return (await executor.query('DELETE FROM sim_alipay.faults WHERE id = $1', [filter.id])).rowCount ?? 0;
+  if (filter.outTradeNo !== undefined) {
+    return (await executor.query('DELETE FROM sim_alipay.faults WHERE out_trade_no = $1', [filter.outTradeNo])).rowCount ?? 0;
+  }
+  return (await executor.query('DELETE FROM sim_alipay.faults')).rowCount ?? 0;
+}
+
+/**
+ * Fires the most specific active switch of a kind for a trade (its own before
+ * a global one), counting down `times`; `matches` narrows by the fault's
+ * settings (the API method, where an amount is misreported).
+ */
+export async function takeFault<Kind extends FaultKind>(
+  executor: Executor,
+  kind: Kind,
+  outTradeNo: string | undefined,
+  matches: (fault: Extract<AlipayFault, { kind: Kind }>) => boolean = () => true,
+): Promise<Extract<AlipayFault, { kind: Kind }> | undefined> {
+  const result = await executor.query(
+    `SELECT id, settings FROM sim_alipay.faults
+     WHERE kind = $1 AND (out_trade_no IS NULL OR out_trade_no = $2) AND (remaining IS NULL OR remaining > 0)
+     ORDER BY (out_trade_no IS NULL), id`,
+    [kind, outTradeNo ?? null],
+  );
+  for (const row of result.rows as { id: string | number; settings: unknown }[]) {
+    const fault = faultSchema.parse(row.settings) as Extract<AlipayFault, { kind: Kind }>;
+    if (!matches(fault)) continue;
+    // Counting down is one conditional update, so two requests cannot both take the last firing.
+    const taken = await executor.query(
+      'UPDATE sim_alipay.faults SET remaining = remaining - 1 WHERE id = $1 AND (remaining IS NULL OR remaining > 0) RETURNING id',
+      [row.id],
+    );
+    if ((taken.rowCount ?? 0) > 0) return fault;
+  }
+  return undefined;
+}
