@@ -208,7 +208,12 @@ export function registerIdempotency(app: FastifyInstance, context: PlatformConte
     claims.set(request, { appId: auth.appId, key, leaseExpiresAt: outcome.lease, finished: false });
   });
   app.addHook('onSend', async (request, reply, payload) => {
-    await storeResponse(context, request, reply, payload);
+    // Recording the answer must never replace it. With the database lost mid-request, a failed write here made
+    // Fastify answer its own 500 body with the driver's message instead of Fen's (found by
+    // test/chaos/postgres-restart.test.ts). The answer goes out; the key stays claimed until its lease runs out.
+    await storeResponse(context, request, reply, payload).catch((error: unknown) => {
+      request.log.error({ err: error }, 'idempotency record not stored; the key stays claimed until its lease runs out');
+    });
     return payload;
   });
   // If the response never reached onSend (an error in a later hook), free the key rather than leave it to its lease.

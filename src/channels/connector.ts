@@ -100,7 +100,11 @@ export interface CreatePaymentRequest {
 export type PayerAction =
   | { kind: 'qr_code'; qrCode: string }
   | { kind: 'redirect'; url: string }
-  | { kind: 'form'; html: string }
+  /**
+   * A form the payer's browser posts to the channel: as fields, so a page can
+   * render it under its own escaping and CSP, and as the channel's own HTML.
+   */
+  | { kind: 'form'; actionUrl: string; fields: Record<string, string>; html: string }
   | { kind: 'client_parameters'; parameters: Record<string, string> };
 
 export type CreatePaymentResult =
@@ -276,16 +280,63 @@ export interface BillRequest {
 }
 
 export interface BillLine {
+  /** Told from the line's business type, never from the sign of its amount. */
   kind: 'payment' | 'refund';
   outTradeNo: string;
   outRefundNo: string | undefined;
+  /** The channel's number for the payment; on a refund line, the payment refunded. */
   channelTradeNo: string;
+  /** Never negative: the payment's total or the refund's amount. */
   amount: Money;
+  /** Never negative: the fee charged on a payment, or handed back on a refund. */
   fee: Money;
+  /**
+   * What the bill says happened. Alipay and UnionPay list only completed
+   * business; WeChat Pay's ALL bill also lists refunds still processing and
+   * payments revoked.
+   */
+  status: 'succeeded' | 'pending' | 'failed';
   occurredAt: Date;
+  /** The line of the channel's file it came from, for whoever chases a difference. */
+  lineNumber: number;
 }
 
-export type BillResult = { status: 'ready'; lines: BillLine[] } | { status: 'not_ready' } | UnknownAnswer;
+/** A bill's totals, computed from its lines and checked against every total the file states. */
+export interface ChannelBillTotals {
+  lineCount: number;
+  payments: { count: number; amount: Money; fee: Money };
+  refunds: { count: number; amount: Money; fee: Money };
+  /** What the channel owes for the day: payments − refunds − fees charged + fees handed back. */
+  netAmount: Money;
+  /** Lines dated outside the bill's day (the cut-off's business, not an error). */
+  linesOutsidePeriod: number;
+}
+
+/**
+ * A downloaded bill, read as a stream so a bill of a million lines never sits
+ * in memory. `lines()` yields the lines in batches (those of each chunk of the
+ * file, a few thousand at a time: one await per batch, and a natural unit for
+ * looking lines up in the database) and returns the totals once the last line
+ * has been read and every check (the file's own totals, hash, checksum, day)
+ * has passed. It throws for a malformed or inconsistent file — possibly after
+ * yielding batches — so a caller keeps nothing it read until `lines()` has
+ * returned. It can be read once; `discard()` removes the downloaded file.
+ */
+export interface ChannelBill {
+  billDate: string;
+  /** The file as the channel delivered it, on local disk until discard(): keep a copy as evidence if wanted. */
+  filePath: string;
+  lines(): AsyncGenerator<BillLine[], ChannelBillTotals, undefined>;
+  discard(): Promise<void>;
+}
+
+export type BillResult =
+  | { status: 'ready'; bill: ChannelBill }
+  /** The channel has no bill for the day yet (the day is not over, or the bill is still being made): ask again later. */
+  | { status: 'not_ready'; channelCode: string; message: string }
+  /** The channel refused the request itself (an invalid date or bill type): asking again will not help. */
+  | { status: 'failed'; reason: 'rejected'; channelCode: string; message: string }
+  | UnknownAnswer;
 
 // ---------------------------------------------------------------------------
 // The connector

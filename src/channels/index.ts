@@ -1,4 +1,6 @@
 import { AlipayConnector, type AlipayAccountConfig } from './alipay/index.js';
+import { UnionpayConnector, type UnionpayAccountConfig } from './unionpay/index.js';
+import { WechatpayConnector, type WechatpayAccountConfig } from './wechatpay/index.js';
 import type { ChannelCode, ChannelConnector, ConnectorDependencies } from './connector.js';
 
 /**
@@ -8,13 +10,14 @@ import type { ChannelCode, ChannelConnector, ConnectorDependencies } from './con
  */
 export * from './connector.js';
 export type { AlipayAccountConfig } from './alipay/index.js';
+export type { WechatpayAccountConfig } from './wechatpay/index.js';
+export type { UnionpayAccountConfig } from './unionpay/index.js';
 
-/**
- * Each channel's account settings. WeChat Pay and UnionPay add their entries
- * (and factories below) when their connectors land.
- */
+/** Each channel's account settings; a channel is added with an entry here and a factory below. */
 export interface ChannelAccountConfigs {
   alipay: AlipayAccountConfig;
+  wechatpay: WechatpayAccountConfig;
+  unionpay: UnionpayAccountConfig;
 }
 
 export type ImplementedChannel = keyof ChannelAccountConfigs & ChannelCode;
@@ -23,6 +26,8 @@ type ConnectorFactory<C extends ImplementedChannel> = (config: ChannelAccountCon
 
 const connectorFactories: { [C in ImplementedChannel]: ConnectorFactory<C> } = {
   alipay: (config, dependencies) => new AlipayConnector(config, dependencies),
+  wechatpay: (config, dependencies) => new WechatpayConnector(config, dependencies),
+  unionpay: (config, dependencies) => new UnionpayConnector(config, dependencies),
 };
 
 export function isImplementedChannel(channel: string): channel is ImplementedChannel {

@@ -1,9 +1,15 @@
 import { Command } from 'commander';
 import { verifyAuditChain } from '../audit/index.js';
+import { createOperator, isOperatorRole, type OperatorRole } from '../auth/index.js';
+import { checkLedger } from '../ledger/index.js';
+import { ensureDemoData } from '../main/demo.js';
+import { startSimulatorsRole } from '../main/simulators.js';
+import { FenError } from '../platform/errors.js';
 import { ConfigError, loadConfig, settingDescriptions, type FenConfig } from '../platform/config.js';
 import { EmbeddedDatabaseError } from '../platform/db/index.js';
 import { openPlatform, type Platform } from '../main/bootstrap.js';
-import { startApiRole, startWorkerRole, stopOnSignals } from '../main/roles.js';
+import { startApiRole, startWorkerRole, stopOnSignals, type RunningRole } from '../main/roles.js';
+import { registerBillCommand } from './bill.js';
 
 /**
  * The `fen` command: one codebase, several roles, and the operator's tools.
@@ -27,6 +33,9 @@ async function withPlatform<T>(work: (platform: Platform) => Promise<T>): Promis
   }
 }
 
+/** A mistake in how the command was called: printed plainly, exit 2. */
+class CliError extends Error {}
+
 const program = new Command('fen').description('Fen payment platform').showHelpAfterError();
 
 program
@@ -36,10 +45,43 @@ program
   .action(async () => {
     const settings = config();
     const platform = await openPlatform(settings);
-    const api = await startApiRole(platform, settings);
-    const worker = await startWorkerRole(platform, settings);
-    stopOnSignals(platform, [api, worker]);
-    platform.context.logger.info({ url: api.url }, 'Fen is running');
+    const roles: RunningRole[] = [];
+    const shutdown = stopOnSignals(platform, roles);
+    try {
+      await startEverything(platform, settings, roles);
+    } catch (error) {
+      // A signal during start stops the database under the roles still starting: not a failure.
+      if (shutdown.isStopping()) return;
+      throw error;
+    }
+  });
+
+/** Simulators first (the demo registers with them), then demo data, then the API and the worker. */
+async function startEverything(platform: Platform, settings: FenConfig, roles: RunningRole[]): Promise<void> {
+  const logger = platform.context.logger;
+  const simulators = await startSimulatorsRole(platform.context, settings);
+  roles.push(simulators);
+  const demo = settings.demo ? await ensureDemoData(platform.context, simulators) : undefined;
+  const api = await startApiRole(platform, settings);
+  roles.push(api);
+  roles.push(await startWorkerRole(platform, settings));
+  logger.info({ url: api.url, simulators: simulators.urls }, 'Fen is running');
+  if (demo) {
+    logger.info({ demo_file: demo.file, created: demo.created, app_id: demo.credentials.app_id, operator: demo.credentials.operator.email }, 'demo credentials');
+    process.stderr.write(`\nFen is running at ${api.url}  (API docs: ${api.url}/docs)\nDemo credentials: ${demo.file}\nTry a payment:   npm run demo:pay\n\n`);
+  }
+}
+
+program
+  .command('sim')
+  .description('Run the channel simulators only (Alipay, WeChat Pay, UnionPay) from FEN_SIMULATOR_PORT on')
+  .addHelpText('after', settingsHelp)
+  .action(async () => {
+    const settings = config();
+    const platform = await openPlatform(settings);
+    const simulators = await startSimulatorsRole(platform.context, settings);
+    stopOnSignals(platform, [simulators]);
+    platform.context.logger.info({ simulators: simulators.urls }, 'simulators running');
   });
 
 program
@@ -71,6 +113,37 @@ program
     await withPlatform(async () => undefined);
   });
 
+const ledger = program.command('ledger').description('The double-entry books');
+ledger
+  .command('check')
+  .description('Check every ledger invariant; exit 1 with a report when one does not hold')
+  .option('--json', 'print the result as JSON')
+  .action(async (options: { json?: boolean }) => {
+    const result = await withPlatform((platform) => checkLedger(platform.context.db));
+    if (options.json) process.stdout.write(`${JSON.stringify(result, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value))}\n`);
+    else if (result.ok) process.stdout.write('ledger balanced: every invariant holds\n');
+    else process.stdout.write(`ledger BROKEN:\n${result.problems.map((problem) => `  ${problem.code}: ${problem.message}`).join('\n')}\n`);
+    process.exitCode = result.ok ? 0 : 1;
+  });
+
+const operator = program.command('operator').description('Operators of the console and /admin/v1');
+operator
+  .command('create')
+  .description('Create an operator; prints the TOTP secret to enrol in an authenticator app (shown once)')
+  .requiredOption('--email <email>', 'sign-in email')
+  .requiredOption('--name <name>', 'display name')
+  .option('--roles <roles>', 'comma-separated: admin, operations, finance, risk, auditor', 'admin')
+  .option('--password-env <variable>', 'read the password from this environment variable', 'FEN_OPERATOR_PASSWORD')
+  .action(async (options: { email: string; name: string; roles: string; passwordEnv: string }) => {
+    const password = process.env[options.passwordEnv];
+    if (!password) throw new CliError(`set the operator's password in ${options.passwordEnv}`);
+    const roles = options.roles.split(',').map((role) => role.trim());
+    const unknown = roles.filter((role) => !isOperatorRole(role));
+    if (unknown.length > 0) throw new CliError(`unknown roles: ${unknown.join(', ')}`);
+    const created = await withPlatform((platform) => createOperator(platform.context, { email: options.email, name: options.name, password, roles: roles as OperatorRole[] }));
+    process.stdout.write(`${JSON.stringify({ id: created.user.id, email: created.user.email, roles: created.user.roles, totp_secret: created.totpSecret, otpauth_uri: created.otpauthUri }, null, 2)}\n`);
+  });
+
 const audit = program.command('audit').description('The append-only audit log');
 audit
   .command('verify')
@@ -84,10 +157,12 @@ audit
     process.exitCode = result.ok ? 0 : 1;
   });
 
+registerBillCommand(program);
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof ConfigError || error instanceof EmbeddedDatabaseError) {
+  if (error instanceof ConfigError || error instanceof EmbeddedDatabaseError || error instanceof CliError || error instanceof FenError) {
     process.stderr.write(`fen: ${error.message}\n`);
     process.exit(2);
   }

@@ -2,8 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import { registerAppRoutes, registerIdempotency, createAppAuthenticator } from '../apps/index.js';
 import { registerAuditRoutes } from '../audit/index.js';
 import { createOperatorAuthenticator, registerAuthRoutes } from '../auth/index.js';
+import { registerCashierRoutes } from '../cashier/index.js';
 import { registerLedgerRoutes } from '../ledger/index.js';
 import { registerMerchantRoutes } from '../merchants/index.js';
+import { registerChannelNotificationRoutes, registerPaymentRoutes } from '../payments/index.js';
+import { registerRoutingRoutes } from '../routing/index.js';
 import type { PlatformContext } from '../platform/context.js';
 import { createHttpServer } from '../platform/http/index.js';
 
@@ -29,6 +32,10 @@ export async function buildApp(context: PlatformContext, options: BuildAppOption
   registerAppRoutes(app, context);
   registerLedgerRoutes(app, context);
   registerAuditRoutes(app, context);
+  registerRoutingRoutes(app, context);
+  registerPaymentRoutes(app, context);
+  registerCashierRoutes(app, context);
+  registerChannelNotificationRoutes(app, context);
   if (options.extraRoutes) await options.extraRoutes(app);
   await app.ready();
   return app;

@@ -1,5 +1,6 @@
 import { appCron, appJobHandlers } from '../apps/index.js';
 import { authCron, authJobHandlers } from '../auth/index.js';
+import { paymentCron, paymentJobHandlers } from '../payments/index.js';
 import type { PlatformContext } from '../platform/context.js';
 import type { CronSpec, JobHandler } from '../platform/jobs/index.js';
 
@@ -8,7 +9,7 @@ import type { CronSpec, JobHandler } from '../platform/jobs/index.js';
  * index.ts; the worker role runs them all.
  */
 export function jobHandlers(context: PlatformContext): Record<string, JobHandler> {
-  return { ...appJobHandlers(context), ...authJobHandlers(context) };
+  return { ...appJobHandlers(context), ...authJobHandlers(context), ...paymentJobHandlers(context) };
 }
 
-export const jobCron: CronSpec[] = [...appCron, ...authCron];
+export const jobCron: CronSpec[] = [...appCron, ...authCron, ...paymentCron];

@@ -32,8 +32,12 @@ export async function startWorkerRole(platform: Platform, config: FenConfig): Pr
   return { name: 'worker', worker, stop: () => worker.stop() };
 }
 
-/** Stops the roles in reverse order, then the platform, once, on the first signal. */
-export function stopOnSignals(platform: Platform, roles: RunningRole[]): void {
+/**
+ * Stops the roles in reverse order, then the platform, once, on the first
+ * signal. The list may still be growing when a signal arrives (a start that is
+ * interrupted); whatever has started by then is stopped.
+ */
+export function stopOnSignals(platform: Platform, roles: RunningRole[]): { isStopping(): boolean } {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -42,9 +46,10 @@ export function stopOnSignals(platform: Platform, roles: RunningRole[]): void {
     for (const role of [...roles].reverse()) {
       await role.stop().catch((error: unknown) => platform.context.logger.error({ err: error, role: role.name }, 'role did not stop cleanly'));
     }
-    await platform.close();
+    await platform.close().catch(() => undefined);
     process.exit(0);
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
+  return { isStopping: () => stopping };
 }

@@ -21,6 +21,10 @@ export const settingDescriptions = {
   FEN_DB_POOL_SIZE: 'Connections per process to PostgreSQL. Default 10',
   FEN_WORKER_CONCURRENCY: 'Jobs a worker process runs at once. Default 4',
   FEN_DEMO: 'Create demo merchant, app and operator on start (start role only). Default true',
+  FEN_REFUND_FEE_POLICY: 'pro_rata (the fee is returned in proportion to each refund) or kept. Default pro_rata',
+  FEN_EXCEPTION_AUTO_REFUND: 'Refund paid-after-close, duplicate and wrong-amount payments automatically. Default true',
+  FEN_SIMULATOR_PORT: 'Port of the Alipay simulator (fen start, fen sim); WeChat Pay and UnionPay take the next two. Default PORT + 1',
+  FEN_SIMULATOR_TIME_SCALE: 'Speeds up the simulators\' retry schedules (0.01: four minutes become 2.4 s). Default 0.01',
   FEN_CONFIG_FILE: 'Optional JSON file with any of these settings.',
 } as const;
 
@@ -45,6 +49,10 @@ const configSchema = z.object({
   FEN_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   FEN_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   FEN_DEMO: booleanText.default(true),
+  FEN_REFUND_FEE_POLICY: z.enum(['pro_rata', 'kept']).default('pro_rata'),
+  FEN_EXCEPTION_AUTO_REFUND: booleanText.default(true),
+  FEN_SIMULATOR_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  FEN_SIMULATOR_TIME_SCALE: z.coerce.number().positive().max(1).default(0.01),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
@@ -62,6 +70,9 @@ export interface FenConfig {
   databasePoolSize: number;
   workerConcurrency: number;
   demo: boolean;
+  refundFeePolicy: 'pro_rata' | 'kept';
+  exceptionAutoRefund: boolean;
+  simulator: { port: number; timeScale: number };
 }
 
 export class ConfigError extends Error {
@@ -111,5 +122,8 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     databasePoolSize: raw.FEN_DB_POOL_SIZE,
     workerConcurrency: raw.FEN_WORKER_CONCURRENCY,
     demo: raw.FEN_DEMO,
+    refundFeePolicy: raw.FEN_REFUND_FEE_POLICY,
+    exceptionAutoRefund: raw.FEN_EXCEPTION_AUTO_REFUND,
+    simulator: { port: raw.FEN_SIMULATOR_PORT ?? (raw.PORT === 0 ? 0 : raw.PORT + 1), timeScale: raw.FEN_SIMULATOR_TIME_SCALE },
   };
 }

@@ -28,4 +28,21 @@ export const limits = {
   sessionLifetimeSeconds: 12 * 60 * 60,
   auditPageSizeMax: 500,
   dbPoolSizeMax: 20,
+  webhookTimeoutMs: 10_000,
+  webhookLeaseSeconds: 60,
+  webhookErrorLengthMax: 500,
+  dueBatchSize: 100,
+  channelCallTimeoutMs: 10_000,
+  paymentExpirySecondsDefault: 30 * 60,
+  paymentExpirySecondsMin: 60,
+  paymentExpirySecondsMax: 24 * 60 * 60,
+  // Unknown channel answers: ask again after 5 s, then back off to at most 5 minutes.
+  channelQueryFirstDelaySeconds: 5,
+  channelQueryDelayMaxSeconds: 5 * 60,
+  channelQueryAttemptsMax: 40,
+  // Orders paying longer than this are queried by the minute sweep.
+  paymentStaleSeconds: 10 * 60,
+  circuitFailuresToOpen: 3,
+  circuitOpenSeconds: 30,
+  metadataBytesMax: 4096,
 } as const;

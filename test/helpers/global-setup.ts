@@ -20,6 +20,7 @@ declare module 'vitest' {
 }
 
 let embedded: EmbeddedDatabase | undefined;
+let created: { serverUrl: string; templateDatabase: string } | undefined;
 let temporaryDirectory: string | undefined;
 
 async function adminQuery(serverUrl: string, text: string): Promise<void> {
@@ -50,11 +51,13 @@ export async function setup(project: TestProject): Promise<void> {
   } finally {
     await handle.close();
   }
+  created = { serverUrl, templateDatabase };
   project.provide('databaseServerUrl', serverUrl);
   project.provide('templateDatabase', templateDatabase);
 }
 
 export async function teardown(): Promise<void> {
+  if (created && !embedded) await adminQuery(created.serverUrl, `DROP DATABASE IF EXISTS ${created.templateDatabase} WITH (FORCE)`);
   if (embedded) await embedded.stop();
   if (temporaryDirectory) rmSync(temporaryDirectory, { recursive: true, force: true });
 }

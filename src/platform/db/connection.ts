@@ -47,6 +47,18 @@ export function createPool(url: string, poolSize: number): pg.Pool {
   return pool;
 }
 
+/**
+ * A pool with pg's default type parsing, for libraries that bring their own
+ * expectations (the job queue, the simulators). Like every pool here it
+ * survives a lost connection instead of crashing the process.
+ */
+export function createPlainPool(url: string, poolSize: number, applicationName: string): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, application_name: applicationName, connectionTimeoutMillis: 10_000 });
+  pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
+  return pool;
+}
+
 export function connectDatabase(url: string, poolSize: number): DatabaseHandle {
   const pool = createPool(url, poolSize);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });

@@ -88,6 +88,8 @@ function readOrCreatePassword(dataDirectory: string): string {
 
 export async function startEmbeddedPostgres(options: {
   dataDirectory: string;
+  /** Listen on this port instead of a free one: a test that restarts the server needs the same address back. */
+  port?: number;
   onLog?: (line: string) => void;
 }): Promise<EmbeddedDatabase> {
   mkdirSync(options.dataDirectory, { recursive: true });
@@ -100,7 +102,7 @@ export async function startEmbeddedPostgres(options: {
   if (reusedPort !== undefined) return { url: urlFor(reusedPort), stop: async () => {} };
 
   if (userInfo().uid === 0 && hasPostgresUser()) checkTraversable(clusterDirectory);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const recentLines: string[] = [];
   const server = new EmbeddedPostgres({
     databaseDir: clusterDirectory,

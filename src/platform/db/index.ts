@@ -1,4 +1,4 @@
-export { connectDatabase, createPool, ensureDatabaseExists } from './connection.js';
+export { connectDatabase, createPlainPool, createPool, ensureDatabaseExists } from './connection.js';
 export type { Db, DbExecutor, DbTransaction, DatabaseHandle } from './connection.js';
 export { startEmbeddedPostgres, EmbeddedDatabaseError } from './embedded.js';
 export type { EmbeddedDatabase } from './embedded.js';

@@ -1,6 +1,6 @@
 import { Migrator, type MigrationResultSet } from 'kysely';
 import { Logger as JobLogger, runMigrations as runJobQueueMigrations } from 'graphile-worker';
-import type { Db } from './connection.js';
+import { createPlainPool, type Db } from './connection.js';
 import { migrations } from './migrations/index.js';
 
 export interface MigrationReport {
@@ -25,7 +25,12 @@ export async function migrateToLatest(db: Db, databaseUrl: string): Promise<Migr
     const cause = result.error instanceof Error ? result.error.message : String(result.error);
     throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${cause}`);
   }
-  await runJobQueueMigrations({ connectionString: databaseUrl, logger: silentJobLogger() });
+  const pool = createPlainPool(databaseUrl, 2, 'fen-migrate');
+  try {
+    await runJobQueueMigrations({ pgPool: pool, logger: silentJobLogger() });
+  } finally {
+    await pool.end();
+  }
   return { applied: (result.results ?? []).filter((item) => item.status === 'Success').map((item) => item.migrationName) };
 }
 

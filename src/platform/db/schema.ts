@@ -180,6 +180,151 @@ export interface LedgerPostingsTable {
   created_at: Timestamp;
 }
 
+export interface ChannelAccountsTable {
+  id: string;
+  channel: 'alipay' | 'wechatpay' | 'unionpay';
+  name: string;
+  mode: 'shared' | 'own';
+  merchant_id: string | null;
+  status: 'active' | 'disabled';
+  methods: string[];
+  settings: ColumnType<Record<string, unknown>, string, string>;
+  secrets_sealed: string;
+  consecutive_failures: Generated<number>;
+  circuit_open_until: Timestamp | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface PaymentRoutesTable {
+  app_id: string;
+  merchant_id: string;
+  method: string;
+  channel_account_id: string;
+  priority: Generated<number>;
+}
+
+export interface MerchantFeePlansTable {
+  merchant_id: string;
+  method: string;
+  rate_basis_points: bigint;
+  minimum_minor: Generated<bigint>;
+  maximum_minor: bigint | null;
+}
+
+export type PaymentStatusColumn = 'created' | 'paying' | 'succeeded' | 'failed' | 'closed';
+
+export interface PaymentsTable {
+  id: string;
+  merchant_id: string;
+  app_id: string;
+  out_trade_no: string;
+  amount: bigint;
+  currency: string;
+  subject: string;
+  method: string;
+  channel: string | null;
+  channel_account_id: string | null;
+  account_mode: 'shared' | 'own' | null;
+  status: PaymentStatusColumn;
+  channel_trade_no: string | null;
+  qr_code: string | null;
+  pay_url: string | null;
+  payer_action: ColumnType<unknown, string | null, string | null>;
+  notify_url: string | null;
+  return_url: string | null;
+  client_ip: string | null;
+  metadata: ColumnType<unknown, string | null, string | null>;
+  fee_amount: Generated<bigint>;
+  fee_rate_basis_points: Generated<bigint>;
+  refunded_amount: Generated<bigint>;
+  refunding_amount: Generated<bigint>;
+  refunded_fee_amount: Generated<bigint>;
+  failure_code: string | null;
+  failure_message: string | null;
+  expires_at: Timestamp;
+  paid_at: Timestamp | null;
+  closed_at: Timestamp | null;
+  query_attempts: Generated<number>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface RefundsTable {
+  id: string;
+  merchant_id: string;
+  app_id: string;
+  payment_id: string;
+  out_refund_no: string;
+  amount: bigint;
+  currency: string;
+  fee_refund_amount: Generated<bigint>;
+  reason: string | null;
+  status: 'processing' | 'succeeded' | 'failed';
+  channel_refund_no: string | null;
+  failure_code: string | null;
+  failure_message: string | null;
+  query_attempts: Generated<number>;
+  source: Generated<'merchant' | 'operator' | 'exception'>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  succeeded_at: Timestamp | null;
+}
+
+export interface PaymentExceptionsTable {
+  id: string;
+  merchant_id: string;
+  payment_id: string;
+  kind: 'paid_after_close' | 'duplicate_payment' | 'amount_mismatch';
+  channel_trade_no: string;
+  amount: bigint;
+  currency: string;
+  status: 'open' | 'refunding' | 'refunded' | 'resolved';
+  refund_id: string | null;
+  resolution: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface EventsTable {
+  id: string;
+  merchant_id: string;
+  app_id: string;
+  type: string;
+  object_id: string;
+  body: string;
+  notify_url: string | null;
+  delivery_status: 'pending' | 'delivered' | 'failed' | 'no_endpoint';
+  attempts: number;
+  next_attempt_at: Timestamp | null;
+  delivered_at: Timestamp | null;
+  created_at: Timestamp;
+}
+
+export interface EventDeliveriesTable {
+  event_id: string;
+  attempt: number;
+  merchant_id: string;
+  url: string;
+  attempted_at: Timestamp;
+  status_code: number | null;
+  latency_ms: number;
+  error: string | null;
+  manual: boolean;
+}
+
+export interface AlertsTable {
+  id: string;
+  kind: string;
+  severity: 'info' | 'warning' | 'critical';
+  merchant_id: string | null;
+  subject_id: string | null;
+  message: string;
+  details: ColumnType<unknown, string | null, string | null>;
+  status: Generated<'open' | 'acknowledged' | 'closed'>;
+  created_at: Timestamp;
+}
+
 export interface Database {
   audit_log: AuditLogTable;
   audit_head: AuditHeadTable;
@@ -195,4 +340,13 @@ export interface Database {
   ledger_balance_slots: LedgerBalanceSlotsTable;
   journal_entries: JournalEntriesTable;
   ledger_postings: LedgerPostingsTable;
+  channel_accounts: ChannelAccountsTable;
+  payment_routes: PaymentRoutesTable;
+  merchant_fee_plans: MerchantFeePlansTable;
+  payments: PaymentsTable;
+  refunds: RefundsTable;
+  payment_exceptions: PaymentExceptionsTable;
+  events: EventsTable;
+  event_deliveries: EventDeliveriesTable;
+  alerts: AlertsTable;
 }

@@ -18,6 +18,7 @@ export const commonErrorResponses = {
   404: errorResponseSchema,
   409: errorResponseSchema,
   413: errorResponseSchema,
+  414: errorResponseSchema,
   415: errorResponseSchema,
   422: errorResponseSchema,
   423: errorResponseSchema,

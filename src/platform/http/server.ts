@@ -8,12 +8,13 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { systemActor, type Actor } from '../actor.js';
-import { FenError } from '../errors.js';
+import { FenError, errorCatalogue } from '../errors.js';
 import { newId } from '../ids.js';
 import { limits } from '../limits.js';
 import { loggerOptions } from '../logging.js';
 import type { PlatformContext } from '../context.js';
 import { registerErrorHandling } from './errors.js';
+import { refuseUnstorableText } from './text-input.js';
 import './types.js';
 
 export type HttpServer = FastifyInstance;
@@ -97,6 +98,12 @@ export async function createHttpServer(context: PlatformContext, options: HttpSe
       return typeof given === 'string' && requestIdPattern.test(given) ? given : newId('request');
     },
     ajv: { customOptions: { coerceTypes: false } },
+    // Errors the router raises before any route runs get the same stable body as every other error.
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      const code = tooLong ? 'uri_too_long' : 'invalid_request';
+      void reply.code(errorCatalogue[code]).send({ error: { code, message: tooLong ? 'a path parameter is too long' : error.message } });
+    },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -135,6 +142,8 @@ export async function createHttpServer(context: PlatformContext, options: HttpSe
     if (auth === 'operator') await options.authenticateOperator(request, reply);
     else if (auth === 'app') await options.authenticateApp(request, reply);
   });
+  // Text PostgreSQL cannot store is refused with a 400 before validation (see text-input.ts).
+  app.addHook('preValidation', refuseUnstorableText);
   registerHealthRoutes(app, context, metrics);
   return app;
 }

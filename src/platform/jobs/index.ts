@@ -1,8 +1,8 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { sql } from 'kysely';
 import { Logger as JobLogger, parseCronItems, run, runOnce, type CronItem, type Runner, type Task, type TaskList } from 'graphile-worker';
 import { normalise } from '../canonical-json.js';
-import type { DbExecutor } from '../db/index.js';
+import { createPlainPool, type DbExecutor } from '../db/index.js';
 import type { Logger } from '../logging.js';
 
 /**
@@ -63,11 +63,7 @@ function jobLogger(logger: Logger): JobLogger {
 
 /** graphile-worker gets a pool of its own, with pg's default type parsing. */
 function workerPool(databaseUrl: string, size: number): pg.Pool {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: size, application_name: 'fen-worker' });
-  pool.on('error', () => {});
-  // A client that loses its connection while checked out must not crash the process either.
-  pool.on('connect', (client) => client.on('error', () => {}));
-  return pool;
+  return createPlainPool(databaseUrl, size, 'fen-worker');
 }
 
 export interface WorkerHandle {

@@ -1,5 +1,7 @@
 import type { Migration } from 'kysely';
 import * as foundation from './0001_foundation.js';
+import * as ledger from './0002_ledger.js';
+import * as payments from './0003_payments.js';
 
 /**
  * Migrations in order. Listed here rather than read from the folder, so they run
@@ -8,4 +10,6 @@ import * as foundation from './0001_foundation.js';
  */
 export const migrations: Record<string, Migration> = {
   '0001_foundation': foundation,
+  '0002_ledger': ledger,
+  '0003_payments': payments,
 };

@@ -1,0 +1,11 @@
+export { registerPaymentRoutes } from './payments.routes.js';
+export { registerChannelNotificationRoutes } from './channel-notifications.js';
+export { paymentJobHandlers, paymentCron, sweepPayments, paymentSweepTask } from './payments.jobs.js';
+export { createPayment, closePayment, queryPayment, expirePayment, chooseCashierMethod } from './payments.service.js';
+export type { CreatePaymentInput } from './payments.service.js';
+export { createRefund, queryRefund, refundException, feeRefundFor } from './refunds.service.js';
+export { applyPaymentResult } from './payment-results.js';
+export { findPayment, findRefund, paymentView, refundView } from './payments.repository.js';
+export type { PaymentRow, RefundRow, PaymentView, RefundView } from './payments.repository.js';
+export { decide, refundState, paymentStatuses } from './payment-state.js';
+export type { PaymentStatus, ChannelObservation, PaymentDecision } from './payment-state.js';
