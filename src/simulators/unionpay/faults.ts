@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import type { Executor } from './store.js';
+
+/**
+ * Fault switches: ways to make the simulator misbehave as real channels do,
+ * for one order (by UnionPay orderId: a payment's, a refund's, or the one a
+ * query asks about) or for all. Kept in the database like the rest of the
+ * state, so a switch set through one simulator process holds for every process
+ * on the same schema, and survives a restart.
+ */
+
+export const simEndpoints = ['frontTransReq', 'backTransReq', 'queryTrans'] as const;
+const endpoint = z.enum(simEndpoints);
+
+export const faultSchema = z.discriminatedUnion('kind', [
+  /** The first notification attempt goes out this much later (not scaled by timeScale). */
+  z.object({ kind: z.literal('notification_delay'), delayMs: z.number().int().min(0).max(24 * 60 * 60 * 1000) }),
+  /** Attempts are lost on the way (counted as failed, so the retry schedule goes on). */
+  z.object({ kind: z.literal('notification_drop') }),
+  /** Each attempt is sent as this many identical copies at once. */
+  z.object({ kind: z.literal('notification_duplicate'), copies: z.number().int().min(2).max(20) }),
+  /**
+   * A payment's notification is held back and goes out only after the next
+   * notification of the same payment (its first refund's), so the refund
+   * arrives before the payment it refunds.
+   */
+  z.object({ kind: z.literal('notification_reorder') }),
+  /** The endpoint answers with an HTTP error and does nothing. */
+  z.object({ kind: z.literal('gateway_error'), endpoint, httpStatus: z.number().int().min(500).max(599).default(502) }),
+  /** The endpoint does the work but holds the answer longer than any client waits. */
+  z.object({ kind: z.literal('gateway_timeout'), endpoint, holdMs: z.number().int().min(1).max(600_000).default(30_000) }),
+  /**
+   * The endpoint answers respCode 03 (timeout), 04 (state unknown) or 05
+   * (accepted, query later). With `performed` it did the work first — as a
+   * real 03 may or may not have — otherwise nothing happened.
+   */
+  z.object({ kind: z.literal('resp_code'), endpoint, respCode: z.enum(['03', '04', '05']), performed: z.boolean().default(false) }),
+  /** Notifications and/or query answers report this txnAmt (fen, as on the wire) instead of the real one. */
+  z.object({
+    kind: z.literal('wrong_amount'),
+    txnAmt: z.string().regex(/^[1-9]\d{0,11}$/),
+    where: z.enum(['notification', 'query', 'both']).default('both'),
+  }),
+]);
+
+export type UnionpayFault = z.infer<typeof faultSchema>;
+export type UnionpayFaultInput = z.input<typeof faultSchema>;
+export type FaultKind = UnionpayFault['kind'];
+
+export const faultSettingSchema = z.object({
+  /** Only this UnionPay orderId; absent: every order. */
+  orderId: z.string().regex(/^[0-9A-Za-z]{8,40}$/).optional(),
+  /** Turns itself off after firing this many times; absent: until cleared. */
+  times: z.number().int().min(1).max(1000).optional(),
+  fault: faultSchema,
+});
+
+export type FaultSetting = z.input<typeof faultSettingSchema>;
+
+export interface ActiveFault {
+  id: number;
+  orderId: string | null;
+  remaining: number | null;
+  fault: UnionpayFault;
+}
+
+export async function insertFault(executor: Executor, setting: FaultSetting, now: Date): Promise<ActiveFault> {
+  const parsed = faultSettingSchema.parse(setting);
+  const result = await executor.query(
+    'INSERT INTO sim_unionpay.faults (order_id, kind, settings, remaining, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id',
+    [parsed.orderId ?? null, parsed.fault.kind, JSON.stringify(parsed.fault), parsed.times ?? null, now],
+  );
+  return { id: Number(result.rows[0].id), orderId: parsed.orderId ?? null, remaining: parsed.times ?? null, fault: parsed.fault };
+}
+
+export async function listFaults(executor: Executor): Promise<ActiveFault[]> {
+  const result = await executor.query('SELECT id, order_id, remaining, settings FROM sim_unionpay.faults WHERE remaining IS NULL OR remaining > 0 ORDER BY id');
+  return result.rows.map((row: Record<string, unknown>) => ({
+    id: Number(row.id),
+    orderId: row.order_id as string | null,
+    remaining: row.remaining as number | null,
+    fault: faultSchema.parse(row.settings),
+  }));
+}
+
+/** Clears one switch, the switches of one order, or all; returns how many were cleared. */
+export async function clearFaults(executor: Executor, filter: { id?: number; orderId?: string } = {}): Promise<number> {
+  if (filter.id !== undefined) return (await executor.query('DELETE FROM sim_unionpay.faults WHERE id = $1', [filter.id])).rowCount ?? 0;
+  if (filter.orderId !== undefined) return (await executor.query('DELETE FROM sim_unionpay.faults WHERE order_id = $1', [filter.orderId])).rowCount ?? 0;
+  return (await executor.query('DELETE FROM sim_unionpay.faults')).rowCount ?? 0;
+}
+
+/**
+ * Fires the most specific active switch of a kind for an order (its own
+ * before a global one), counting down `times`; `matches` narrows by the
+ * fault's settings (the endpoint, where an amount is misreported).
+ */
+export async function takeFault<Kind extends FaultKind>(
+  executor: Executor,
+  kind: Kind,
+  orderId: string | undefined,
+  matches: (fault: Extract<UnionpayFault, { kind: Kind }>) => boolean = () => true,
+): Promise<Extract<UnionpayFault, { kind: Kind }> | undefined> {
+  const result = await executor.query(
+    `SELECT id, settings FROM sim_unionpay.faults
+     WHERE kind = $1 AND (order_id IS NULL OR order_id = $2) AND (remaining IS NULL OR remaining > 0)
+     ORDER BY (order_id IS NULL), id`,
+    [kind, orderId ?? null],
+  );
+  for (const row of result.rows as { id: string | number; settings: unknown }[]) {
+    const fault = faultSchema.parse(row.settings) as Extract<UnionpayFault, { kind: Kind }>;
+    if (!matches(fault)) continue;
+    // Counting down is one conditional update, so two requests cannot both take the last firing.
+    const taken = await executor.query(
+      'UPDATE sim_unionpay.faults SET remaining = remaining - 1 WHERE id = $1 AND (remaining IS NULL OR remaining > 0) RETURNING id',
+      [row.id],
+    );
+    if ((taken.rowCount ?? 0) > 0) return fault;
+  }
+  return undefined;
+}

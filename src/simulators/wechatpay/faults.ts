@@ -1,0 +1,127 @@
+import { z } from 'zod';
+import type { Executor } from './store.js';
+
+/**
+ * Fault switches: ways to make the simulator misbehave as real channels do,
+ * for one order (by out_trade_no) or for all. Kept in the database like the
+ * rest of the state, so a switch set through one simulator process holds for
+ * every process on the same schema, and survives a restart.
+ */
+
+/** The API operations a fault can aim at, named as the connector names them. */
+export const apiOperations = ['native', 'h5', 'jsapi', 'query', 'close', 'refund', 'refund_query'] as const;
+export type ApiOperation = (typeof apiOperations)[number];
+const operation = z.enum(apiOperations);
+
+export const faultSchema = z.discriminatedUnion('kind', [
+  /** The first attempt of the next notification goes out this much later (not scaled by timeScale). */
+  z.object({ kind: z.literal('notification_delay'), delayMs: z.number().int().min(0).max(24 * 60 * 60 * 1000) }),
+  /** Attempts are lost on the way (counted as failed, so WeChat Pay's retry schedule goes on). */
+  z.object({ kind: z.literal('notification_drop') }),
+  /** Each attempt is sent as this many identical copies at once. */
+  z.object({ kind: z.literal('notification_duplicate'), copies: z.number().int().min(2).max(20) }),
+  /**
+   * The order's next notification is held back until the one after it is
+   * scheduled, and then goes out second: a REFUND.SUCCESS arrives before the
+   * TRANSACTION.SUCCESS of the same order.
+   */
+  z.object({ kind: z.literal('notification_reorder') }),
+  /** The operation is answered with a bare HTTP error from "the gateway in front", unsigned, and nothing is done. */
+  z.object({ kind: z.literal('http_error'), operation, httpStatus: z.number().int().min(500).max(599).default(502) }),
+  /** The operation is answered 500 SYSTEM_ERROR (signed, as WeChat Pay answers it) and nothing is done. */
+  z.object({ kind: z.literal('system_error'), operation }),
+  /** The operation is done, but its answer is held longer than any client waits. */
+  z.object({ kind: z.literal('timeout'), operation, holdMs: z.number().int().min(1).max(600_000).default(30_000) }),
+  /**
+   * Answers and notifications report this amount (fen) instead of the real
+   * one: the order's total for payments, the refund's amount for refunds.
+   */
+  z.object({
+    kind: z.literal('wrong_amount'),
+    amountFen: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+    where: z.enum(['notification', 'answer', 'both']).default('both'),
+  }),
+  /** The order's next refund does not succeed: it ends ABNORMAL (the payer's card was cancelled) or CLOSED. */
+  z.object({ kind: z.literal('refund_outcome'), status: z.enum(['ABNORMAL', 'CLOSED']) }),
+]);
+
+export type WechatpayFault = z.infer<typeof faultSchema>;
+export type WechatpayFaultInput = z.input<typeof faultSchema>;
+export type FaultKind = WechatpayFault['kind'];
+
+export const faultSettingSchema = z.object({
+  /** Only this order; absent: every order. */
+  outTradeNo: z.string().min(1).max(64).optional(),
+  /** Turns itself off after firing this many times; absent: until cleared. */
+  times: z.number().int().min(1).max(1000).optional(),
+  fault: faultSchema,
+});
+
+export type FaultSetting = z.input<typeof faultSettingSchema>;
+
+export interface ActiveFault {
+  id: number;
+  outTradeNo: string | null;
+  remaining: number | null;
+  fault: WechatpayFault;
+}
+
+export async function insertFault(executor: Executor, setting: FaultSetting, now: Date): Promise<ActiveFault> {
+  const parsed = faultSettingSchema.parse(setting);
+  const result = await executor.query(
+    'INSERT INTO sim_wechatpay.faults (out_trade_no, kind, settings, remaining, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id',
+    [parsed.outTradeNo ?? null, parsed.fault.kind, JSON.stringify(parsed.fault), parsed.times ?? null, now],
+  );
+  return { id: Number(result.rows[0].id), outTradeNo: parsed.outTradeNo ?? null, remaining: parsed.times ?? null, fault: parsed.fault };
+}
+
+export async function listFaults(executor: Executor): Promise<ActiveFault[]> {
+  const result = await executor.query(
+    'SELECT id, out_trade_no, remaining, settings FROM sim_wechatpay.faults WHERE remaining IS NULL OR remaining > 0 ORDER BY id',
+  );
+  return result.rows.map((row: Record<string, unknown>) => ({
+    id: Number(row.id),
+    outTradeNo: row.out_trade_no as string | null,
+    remaining: row.remaining as number | null,
+    fault: faultSchema.parse(row.settings),
+  }));
+}
+
+/** Clears one switch, the switches of one order, or all; returns how many were cleared. */
+export async function clearFaults(executor: Executor, filter: { id?: number; outTradeNo?: string } = {}): Promise<number> {
+  if (filter.id !== undefined) return (await executor.query('DELETE FROM sim_wechatpay.faults WHERE id = $1', [filter.id])).rowCount ?? 0;
+  if (filter.outTradeNo !== undefined) {
+    return (await executor.query('DELETE FROM sim_wechatpay.faults WHERE out_trade_no = $1', [filter.outTradeNo])).rowCount ?? 0;
+  }
+  return (await executor.query('DELETE FROM sim_wechatpay.faults')).rowCount ?? 0;
+}
+
+/**
+ * Fires the most specific active switch of a kind for an order (its own
+ * before a global one), counting down `times`; `matches` narrows by the
+ * fault's settings (the operation, where an amount is misreported).
+ */
+export async function takeFault<Kind extends FaultKind>(
+  executor: Executor,
+  kind: Kind,
+  outTradeNo: string | undefined,
+  matches: (fault: Extract<WechatpayFault, { kind: Kind }>) => boolean = () => true,
+): Promise<Extract<WechatpayFault, { kind: Kind }> | undefined> {
+  const result = await executor.query(
+    `SELECT id, settings FROM sim_wechatpay.faults
+     WHERE kind = $1 AND (out_trade_no IS NULL OR out_trade_no = $2) AND (remaining IS NULL OR remaining > 0)
+     ORDER BY (out_trade_no IS NULL), id`,
+    [kind, outTradeNo ?? null],
+  );
+  for (const row of result.rows as { id: string | number; settings: unknown }[]) {
+    const fault = faultSchema.parse(row.settings) as Extract<WechatpayFault, { kind: Kind }>;
+    if (!matches(fault)) continue;
+    // Counting down is one conditional update, so two requests cannot both take the last firing.
+    const taken = await executor.query(
+      'UPDATE sim_wechatpay.faults SET remaining = remaining - 1 WHERE id = $1 AND (remaining IS NULL OR remaining > 0) RETURNING id',
+      [row.id],
+    );
+    if ((taken.rowCount ?? 0) > 0) return fault;
+  }
+  return undefined;
+}
