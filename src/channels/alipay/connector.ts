@@ -1,6 +1,8 @@
 import { AlipayRequestError, AlipaySdk } from 'alipay-sdk';
 import type { Logger } from '../../platform/logging.js';
 import type {
+  BillRequest,
+  BillResult,
   ChannelConnector,
   ClosePaymentRequest,
   ClosePaymentResult,
@@ -19,6 +21,7 @@ import type {
   UnknownAnswer,
 } from '../connector.js';
 import { channelMethods } from '../connector.js';
+import { downloadAlipayBill } from './bill.js';
 import { assertUsableKeys, notificationFields, notificationSignatureValid, privateKeyTypeOf } from './signature.js';
 import {
   alipayCurrency,
@@ -168,6 +171,15 @@ export class AlipayConnector implements ChannelConnector {
 
   acknowledgeNotification(outcome: 'accepted' | 'rejected'): NotificationAcknowledgement {
     return acknowledgements[outcome];
+  }
+
+  /** The trade bill (业务明细) of a Beijing day, T+1: see ./bill.ts. */
+  async downloadBill(request: BillRequest): Promise<BillResult> {
+    return downloadAlipayBill(request, {
+      exec: (apiMethod, bizContent) => this.sdk.exec(apiMethod, { bizContent }, { validateSign: true }),
+      unknownFromError: unknownFromSdkError,
+      logger: this.logger,
+    });
   }
 
   /** The signed GET URL for page pay; the SDK builds it locally, so this cannot fail on the network. */

@@ -9,6 +9,9 @@ import type { Executor } from './store.js';
  */
 
 const apiMethodPattern = /^alipay\.[a-z.]+$/;
+const yuanSchema = z.string().regex(/^\d+\.\d{2}$/);
+const billLineSchema = z.enum(['payment', 'refund']).default('payment');
+const outRequestNoSchema = z.string().min(1).max(64).optional();
 
 export const faultSchema = z.discriminatedUnion('kind', [
   /** The first notification attempt goes out this much later (not scaled by timeScale). */
@@ -38,6 +41,23 @@ export const faultSchema = z.discriminatedUnion('kind', [
     totalAmount: z.string().regex(/^\d+\.\d{2}$/),
     where: z.enum(['notification', 'query', 'both']).default('both'),
   }),
+  // Bill faults: what the day's trade bill (业务明细) says about the trade, or
+  // about every trade when no out_trade_no is given. `line` picks the trade's
+  // payment line or its refund lines (one refund by `outRequestNo`). The bill
+  // stays self-consistent — its totals are those of the lines as written — so
+  // a fault shows up as a difference against Fen's books, not as a bad file.
+  /** The line is left out of the bill. */
+  z.object({ kind: z.literal('bill_missing_line'), line: billLineSchema, outRequestNo: outRequestNoSchema }),
+  /** One more line: a second payment of the named order (a duplicate payment) or, without one, of an order nobody placed. */
+  z.object({ kind: z.literal('bill_extra_line'), line: billLineSchema, totalAmount: yuanSchema }),
+  /** The line reports this amount (yuan) instead of the real one. */
+  z.object({ kind: z.literal('bill_wrong_amount'), line: billLineSchema, totalAmount: yuanSchema, outRequestNo: outRequestNoSchema }),
+  /** The named trade is listed as paid (业务类型 交易) although it never was: closed or still waiting. */
+  z.object({ kind: z.literal('bill_wrong_status') }),
+  /** The line's 服务费 is this (yuan, as a magnitude) instead of the configured rate's. */
+  z.object({ kind: z.literal('bill_wrong_fee'), line: billLineSchema, serviceFee: yuanSchema, outRequestNo: outRequestNoSchema }),
+  /** The line is booked on the next day: left out of its day's bill and dated 00:00:00 in the next day's. */
+  z.object({ kind: z.literal('bill_next_day'), line: billLineSchema, outRequestNo: outRequestNoSchema }),
 ]);
 
 export type AlipayFault = z.infer<typeof faultSchema>;

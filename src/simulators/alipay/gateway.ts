@@ -1,3 +1,4 @@
+import { billDownloadUrlQuery, type AlipayBillSettings } from './bills.js';
 import { takeFault } from './faults.js';
 import {
   errorBody,
@@ -27,6 +28,8 @@ import { closeWaitingTrade, createOrFindOrder, expireIfDue, visibleToQueries, ty
 export interface GatewayContext extends TradeContext {
   /** Where payers reach the simulator: the QR code and the cashier live here. */
   publicBaseUrl(): string;
+  /** How trade bills are priced, when they become available, and how their URLs are signed. */
+  bills: AlipayBillSettings;
 }
 
 export type GatewayReply =
@@ -262,6 +265,7 @@ const jsonHandlers: Record<string, Handler> = {
   'alipay.trade.close': close,
   'alipay.trade.refund': refund,
   'alipay.trade.fastpay.refund.query': refundQuery,
+  'alipay.data.dataservice.bill.downloadurl.query': billDownloadUrlQuery,
 };
 
 export const supportedApiMethods = [...Object.keys(jsonHandlers), pagePayMethod];

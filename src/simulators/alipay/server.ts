@@ -7,6 +7,7 @@ import { systemClock, type Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logging.js';
 import { cashierPage, messagePage } from './cashier.js';
 import { clearFaults, insertFault, listFaults, type ActiveFault, type FaultSetting, faultSettingSchema } from './faults.js';
+import { billUrlSecret, defaultBillSettings, serveBillDownload } from './bills.js';
 import { handleGatewayRequest, type GatewayContext, type GatewayReply } from './gateway.js';
 import { deliverDueNotifications, type DeliveryReport, type NotifierContext } from './notifier.js';
 import { beijingTime, newBuyerId, notificationSignContent, signRsa2, signedResponseText, signTypeRsa2, yuanFromFen } from './protocol.js';
@@ -42,6 +43,12 @@ export interface AlipaySimulatorOptions {
   pollIntervalMs?: number;
   /** How long one notification POST may take. Default 10 s. */
   notificationTimeoutMs?: number;
+  /** Trade bills: Alipay's service fee in basis points (default 60, i.e. 0.6%, half-up per line). */
+  billFeeRateBasisPoints?: bigint;
+  /** How long after a Beijing day ends its bill can be downloaded (default 9 h: 09:00 the next morning). */
+  billAvailableAfterMs?: number;
+  /** How long a bill download URL stays valid (default 30 s, as Alipay's). */
+  billUrlLifetimeMs?: number;
 }
 
 export interface RegisterAppInput {
@@ -155,6 +162,12 @@ function registerGateway({ app, context, signingKey, holds }: ServerParts): void
   };
   app.post('/gateway.do', handle);
   app.get('/gateway.do', handle);
+  // Where bill_download_url points, as Alipay's bill centre serves its zips.
+  app.get('/downloadBillFile.resource', async (request, reply) => {
+    const download = await serveBillDownload(context, request.query as Record<string, string | undefined>);
+    if (download.fileName) void reply.header('content-disposition', `attachment; filename="${encodeURIComponent(download.fileName)}"`);
+    return reply.code(download.statusCode).type(download.contentType).send(download.body);
+  });
 }
 
 function registerPayerPages({ app, context, signingKey }: ServerParts): void {
@@ -302,6 +315,10 @@ async function registerSimulatorApp(pool: pg.Pool, clock: Clock, input: Register
 export async function createAlipaySimulator(options: AlipaySimulatorOptions): Promise<AlipaySimulator> {
   if (!options.pool && !options.databaseUrl) throw new Error('the Alipay simulator needs a pool or a databaseUrl');
   const ownPool = options.pool ? undefined : new pg.Pool({ connectionString: options.databaseUrl, max: 5, application_name: 'fen-sim-alipay' });
+  // A PostgreSQL restart ends every connection with an 'error' event; unhandled, it crashed `fen sim`.
+  // The pool drops a dead client and connects afresh on the next query (found by test/chaos/postgres-restart.test.ts).
+  ownPool?.on('error', () => {});
+  ownPool?.on('connect', (client) => client.on('error', () => {}));
   const pool = options.pool ?? ownPool!;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? pino({ level: 'silent' });
@@ -309,7 +326,13 @@ export async function createAlipaySimulator(options: AlipaySimulatorOptions): Pr
   const signingKey = await loadSigningKey(pool, options.signingKey);
   let baseUrl = options.publicBaseUrl?.replace(/\/$/, '') ?? 'http://127.0.0.1';
   const notifier = createNotifierContext(pool, clock, signingKey, logger, options);
-  const context: GatewayContext = { pool, clock, notifier, publicBaseUrl: () => baseUrl };
+  const bills = {
+    feeRateBasisPoints: options.billFeeRateBasisPoints ?? defaultBillSettings.feeRateBasisPoints,
+    availableAfterMs: options.billAvailableAfterMs ?? defaultBillSettings.availableAfterMs,
+    urlLifetimeMs: options.billUrlLifetimeMs ?? defaultBillSettings.urlLifetimeMs,
+    urlSecret: billUrlSecret(signingKey.privateKeyPem),
+  };
+  const context: GatewayContext = { pool, clock, notifier, publicBaseUrl: () => baseUrl, bills };
   const app = Fastify({ logger: false, bodyLimit: requestBodyBytesMax });
   const holds = new AbortController();
   const parts: ServerParts = { app, context, signingKey, holds, adminToken: options.adminToken };
