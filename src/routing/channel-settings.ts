@@ -35,6 +35,8 @@ export const channelSettingsSchemas = {
       front_trans_url: z.url(),
       back_trans_url: z.url(),
       single_query_url: z.url(),
+      // UnionPay serves bills from its own host (filedownload.95516.com); absent, the gateway's is used.
+      file_trans_url: z.url().optional(),
       signer_name: z.string().min(1).max(128).optional(),
       // UnionPay's root and middle certificates and the merchant's own certificate are public.
       root_cert_pem: pem,
@@ -106,6 +108,7 @@ export function connectorConfig<C extends ImplementedChannel>(
         frontTransUrl: settings.front_trans_url,
         backTransUrl: settings.back_trans_url,
         singleQueryUrl: settings.single_query_url,
+        ...(settings.file_trans_url ? { fileTransUrl: settings.file_trans_url } : {}),
         notifyUrl,
         frontUrl: `${options.publicUrl}/pay/return`,
         timeoutMs: settings.timeout_ms,

@@ -1,6 +1,8 @@
 import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { Logger } from '../../platform/logging.js';
 import type {
+  BillRequest,
+  BillResult,
   ChannelConnector,
   ClosePaymentRequest,
   ClosePaymentResult,
@@ -19,6 +21,7 @@ import type {
   UnknownAnswer,
 } from '../connector.js';
 import { channelMethods } from '../connector.js';
+import { downloadUnionpayBill } from './bill.js';
 import { certIdOf, defaultUnionpaySignerName, signatureOf, trustFrom, verifyUnionpayMessage, type UnionpayTrust } from './signature.js';
 import {
   closeResultFromQuery,
@@ -60,6 +63,13 @@ export interface UnionpayAccountConfig {
   frontTransUrl: string;
   backTransUrl: string;
   singleQueryUrl: string;
+  /**
+   * The file transfer, for reconciliation files: https://filedownload.95516.com/
+   * at UnionPay (https://filedownload.test.95516.com/ in its test environment).
+   * When absent, backTransUrl with backTransReq.do replaced by
+   * fileTransRequest.do, which is where the simulator serves it.
+   */
+  fileTransUrl?: string;
   /** backUrl: Fen's channel endpoint for this account, /channels/unionpay/notify/<channel account>. */
   notifyUrl: string;
   /** Where the payer's browser goes after paying, unless the payment names its own return URL. */
@@ -97,6 +107,14 @@ function loadSigner(config: UnionpayAccountConfig): { privateKey: KeyObject; cer
     throw new Error(`UnionPay account ${config.channelAccountId}: certId ${config.certId} is not the signing certificate's serial ${derived}`);
   }
   return { privateKey, certId: derived };
+}
+
+/** The configured file-transfer URL, or the one beside backTransUrl (see UnionpayAccountConfig.fileTransUrl). */
+export function fileTransUrlOf(config: Pick<UnionpayAccountConfig, 'fileTransUrl' | 'backTransUrl'>): string {
+  if (config.fileTransUrl) return config.fileTransUrl;
+  const url = new URL(config.backTransUrl);
+  url.pathname = url.pathname.endsWith('/backTransReq.do') ? url.pathname.replace(/backTransReq\.do$/, 'fileTransRequest.do') : '/gateway/api/fileTransRequest.do';
+  return url.toString();
 }
 
 export class UnionpayConnector implements ChannelConnector {
@@ -190,6 +208,18 @@ export class UnionpayConnector implements ChannelConnector {
     return acknowledgements[outcome];
   }
 
+  /** The ZM reconciliation file of a settlement date (a Beijing day), T+1: see ./bill.ts. */
+  async downloadBill(request: BillRequest): Promise<BillResult> {
+    return downloadUnionpayBill(request, {
+      merId: this.config.merId,
+      fileTransUrl: fileTransUrlOf(this.config),
+      sign: (fields) => this.signedFields(fields),
+      verify: (answer) => verifyUnionpayMessage(answer, this.trust, this.dependencies.clock.now()),
+      now: () => this.dependencies.clock.now(),
+      logger: this.logger,
+    });
+  }
+
   /**
    * A refund names the payment by its queryId. Fen has it once the payment is
    * known to be paid; when it does not, a query finds it (a payment reported
@@ -209,7 +239,11 @@ export class UnionpayConnector implements ChannelConnector {
   }
 
   private signed(call: UnionpayCall): Record<string, string> {
-    const fields = { ...call.fields, certId: this.certId };
+    return this.signedFields(call.fields);
+  }
+
+  private signedFields(unsigned: Record<string, string>): Record<string, string> {
+    const fields = { ...unsigned, certId: this.certId };
     return { ...fields, signature: signatureOf(fields, this.privateKey) };
   }
 

@@ -3,7 +3,8 @@
  * node:crypto (certificate signatures, signMethod=01), the pure transformers it
  * uses, and its exhaustive answer-code maps.
  */
-export { UnionpayConnector, type PaymentForm, type UnionpayAccountConfig } from './connector.js';
+export { UnionpayConnector, fileTransUrlOf, type PaymentForm, type UnionpayAccountConfig } from './connector.js';
+export { answerBytesMax, downloadUnionpayBill, fileTransferFields, resultOfNonFileAnswer, type UnionpayBillDependencies } from './bill.js';
 export {
   accessTypeMerchant,
   bizTypes,

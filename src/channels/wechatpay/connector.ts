@@ -3,6 +3,8 @@ import { Rsa, Wechatpay } from 'wechatpay-axios-plugin';
 import { unixSeconds } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logging.js';
 import type {
+  BillRequest,
+  BillResult,
   ChannelConnector,
   ClosePaymentRequest,
   ClosePaymentResult,
@@ -21,6 +23,7 @@ import type {
   UnknownAnswer,
 } from '../connector.js';
 import { channelMethods } from '../connector.js';
+import { downloadWechatpayBill, type WechatpayGetEndpoint } from './bill.js';
 import { acknowledgements, apiV3KeyLength, verifyWechatpayNotification, type NotificationKeys } from './notification.js';
 import {
   closeCall,
@@ -194,6 +197,17 @@ export class WechatpayConnector implements ChannelConnector {
 
   acknowledgeNotification(outcome: 'accepted' | 'rejected'): NotificationAcknowledgement {
     return acknowledgements[outcome];
+  }
+
+  /** The trade bill (bill_type ALL) of a Beijing day, T+1: see ./bill.ts. */
+  async downloadBill(request: BillRequest): Promise<BillResult> {
+    return downloadWechatpayBill(request, {
+      endpoint: (path) => this.client.chain(path) as unknown as WechatpayGetEndpoint,
+      baseUrl: this.config.baseUrl,
+      timeoutMs: this.config.timeoutMs,
+      outcomeFromError,
+      logger: this.logger,
+    });
   }
 
   /**

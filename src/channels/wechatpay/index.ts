@@ -5,6 +5,7 @@
  * notification verification and decryption (AEAD_AES_256_GCM).
  */
 export { WechatpayConnector, outcomeFromError, type WechatpayAccountConfig } from './connector.js';
+export { billLocationFromAnswer, downloadPathOf, downloadWechatpayBill, tradeBillPath, type BillLocation, type WechatpayBillDependencies, type WechatpayGetEndpoint } from './bill.js';
 export {
   createOperations,
   fenFromJson,

@@ -9,8 +9,13 @@ import type { Executor } from './store.js';
  * on the same schema, and survives a restart.
  */
 
-export const simEndpoints = ['frontTransReq', 'backTransReq', 'queryTrans'] as const;
+export const simEndpoints = ['frontTransReq', 'backTransReq', 'queryTrans', 'fileTransRequest'] as const;
 const endpoint = z.enum(simEndpoints);
+const billLine = z.enum(['payment', 'refund']).default('payment');
+/** A refund's own orderId, to pick one of a payment's refund lines. */
+const refundOrderId = z.string().regex(/^[0-9A-Za-z]{8,40}$/).optional();
+/** Fen as UnionPay writes them (txnAmt): digits, at least 1 fen. */
+const txnAmt = z.string().regex(/^[1-9]\d{0,11}$/);
 
 export const faultSchema = z.discriminatedUnion('kind', [
   /** The first notification attempt goes out this much later (not scaled by timeScale). */
@@ -41,6 +46,25 @@ export const faultSchema = z.discriminatedUnion('kind', [
     txnAmt: z.string().regex(/^[1-9]\d{0,11}$/),
     where: z.enum(['notification', 'query', 'both']).default('both'),
   }),
+  // Bill faults: what the settlement date's reconciliation file (the ZM file
+  // of the file transfer, txnType 76) says about the order, named by the
+  // payment's orderId, or about every order when none is given. `line` picks
+  // the payment's line or its refund lines (one refund by `refundOrderId`).
+  // Every line stays self-consistent (交易金额, 结算金额, 商户手续费 and
+  // 清算净额 agree), so a fault shows up as a difference against Fen's books,
+  // not as a bad file. The names are the Alipay simulator's; amounts are fen.
+  /** The line is left out of the file. */
+  z.object({ kind: z.literal('bill_missing_line'), line: billLine, refundOrderId }),
+  /** One more line: a second payment of the named order (a duplicate payment) or, without one, of an order nobody placed. */
+  z.object({ kind: z.literal('bill_extra_line'), line: billLine, txnAmt }),
+  /** The line reports this amount (fen) as 交易金额 and 结算金额. */
+  z.object({ kind: z.literal('bill_wrong_amount'), line: billLine, txnAmt, refundOrderId }),
+  /** The named order is listed as paid (交易类型 01) although it never was: failed or still waiting. */
+  z.object({ kind: z.literal('bill_wrong_status') }),
+  /** The line's 商户手续费 is this many fen instead of the configured rate's. */
+  z.object({ kind: z.literal('bill_wrong_fee'), line: billLine, fee: z.string().regex(/^\d{1,12}$/), refundOrderId }),
+  /** The line is settled on the next date: left out of its date's file and timed 00:00:00 in the next date's. */
+  z.object({ kind: z.literal('bill_next_day'), line: billLine, refundOrderId }),
 ]);
 
 export type UnionpayFault = z.infer<typeof faultSchema>;

@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { fileTransfer, type UnionpayBillSettings } from './bills.js';
 import { takeFault, type simEndpoints } from './faults.js';
 import { transactionFields, withReportedAmount } from './notifier.js';
 import { acpError, acpVersion, fenFromTxnAmt, parseBeijingCompact, respFields, respMessages, signMethodRsa, subFields, verifyAcp, type AcpError } from './protocol.js';
@@ -8,14 +9,20 @@ import { createOrFindOrder, expireIfDue, refundPayment, type TransactionContext 
 /**
  * UnionPay's gateway for the transactions Fen uses: frontTransReq.do (the
  * payer's browser posts the signed consumption form and lands on the payer
- * page), backTransReq.do (refunds) and queryTrans.do (the state of any
- * transaction by orderId + txnTime). Each checks the merchant's signature with
- * the certificate registered for its merId (and named by certId), applies
- * UnionPay's rules and answers with UnionPay's codes; the server signs what
- * this returns.
+ * page), backTransReq.do (refunds), queryTrans.do (the state of any
+ * transaction by orderId + txnTime) and fileTransRequest.do (a settlement
+ * date's reconciliation files, ./bills.ts). Each checks the merchant's
+ * signature with the certificate registered for its merId (and named by
+ * certId), applies UnionPay's rules and answers with UnionPay's codes; the
+ * server signs what this returns.
  */
 
 export type SimEndpoint = (typeof simEndpoints)[number];
+
+/** What the gateway needs beyond the transactions: how reconciliation files are priced and when they exist. */
+export interface GatewayContext extends TransactionContext {
+  bills: UnionpayBillSettings;
+}
 
 export type GatewayReply =
   | { kind: 'answer'; fields: Record<string, string> }
@@ -166,14 +173,24 @@ async function queryTrans(context: TransactionContext, fields: Record<string, st
   return { kind: 'answer', fields: { ...answer, ...resultOf(transaction), ...respFields('00') } };
 }
 
-const handlers: Record<SimEndpoint, (context: TransactionContext, fields: Record<string, string>) => Promise<GatewayReply>> = {
+// ---------------------------------------------------------------------------
+// fileTransRequest.do: a settlement date's reconciliation files
+
+async function fileTransRequest(context: GatewayContext, fields: Record<string, string>): Promise<GatewayReply> {
+  const files = await fileTransfer(context, fields);
+  if (isAcpError(files)) return errorAnswer(fields, files);
+  return { kind: 'answer', fields: { ...echo(fields), ...files, ...respFields('00') } };
+}
+
+const handlers: Record<SimEndpoint, (context: GatewayContext, fields: Record<string, string>) => Promise<GatewayReply>> = {
   frontTransReq,
   backTransReq,
   queryTrans,
+  fileTransRequest,
 };
 
 /** One gateway request: faults, authentication, then the endpoint's work. */
-export async function handleGatewayRequest(context: TransactionContext, endpoint: SimEndpoint, fields: Record<string, string>): Promise<GatewayOutcome> {
+export async function handleGatewayRequest(context: GatewayContext, endpoint: SimEndpoint, fields: Record<string, string>): Promise<GatewayOutcome> {
   const orderId = fields.orderId;
   const serverError = await takeFault(context.pool, 'gateway_error', orderId, (fault) => fault.endpoint === endpoint);
   if (serverError) return { reply: { kind: 'http_error', statusCode: serverError.httpStatus } };

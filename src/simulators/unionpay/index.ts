@@ -15,5 +15,14 @@ export {
 export { createAuthority, defaultSignerName, issueMerchantCertificate, type UnionpayAuthority } from './authority.js';
 export { issueCertificate, issueRoot, newRsaKeyPair, privateKeyPem, type CertificateOrder, type DistinguishedName, type KeyPair } from './certificates.js';
 export { faultSchema, faultSettingSchema, simEndpoints, type ActiveFault, type FaultSetting, type UnionpayFault, type UnionpayFaultInput } from './faults.js';
+export {
+  defaultUnionpayBillSettings,
+  settlementArchive,
+  settlementDateOf,
+  zmFileNames,
+  zmLine,
+  type UnionpayBillLine,
+  type UnionpayBillSettings,
+} from './bills.js';
 export { notificationAttemptsMax, unionpayRetryDelaysMs, type DeliveryReport } from './notifier.js';
 export { simulatorSchema, simTransactionStatuses, type SimTransaction, type SimTransactionStatus } from './store.js';

@@ -70,6 +70,8 @@ export const respMessages = {
   '34': '查无此交易[2011000]',
   '35': '原交易不存在或状态不正确[2011035]',
   '36': '与原交易信息不符[2011036]',
+  // The file transfer's answer when the settlement date's files are not there (yet).
+  '98': '文件不存在',
 } as const;
 export type SimRespCode = keyof typeof respMessages;
 

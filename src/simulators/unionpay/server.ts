@@ -7,18 +7,20 @@ import { systemClock, type Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logging.js';
 import { certIdOfPem, issueMerchantCertificate, loadAuthority, signerNameOf, type UnionpayAuthority } from './authority.js';
 import { clearFaults, faultSettingSchema, insertFault, listFaults, type ActiveFault, type FaultSetting } from './faults.js';
-import { handleGatewayRequest, type GatewayReply, type SimEndpoint } from './gateway.js';
+import { defaultUnionpayBillSettings } from './bills.js';
+import { handleGatewayRequest, type GatewayContext, type GatewayReply, type SimEndpoint } from './gateway.js';
 import { deliverDueNotifications, transactionFields, type DeliveryReport, type NotifierContext, type UnionpaySigner } from './notifier.js';
 import { messagePage, payerPage } from './payer-page.js';
 import { answerText, signedMessage } from './protocol.js';
 import { ensureSchema, findTransaction, findTransactionsByOrderId, upsertMerchant, type SimTransaction } from './store.js';
-import { cancelOrder, expireIfDue, payOrder, type TransactionContext } from './transactions.js';
+import { cancelOrder, expireIfDue, payOrder } from './transactions.js';
 
 /**
  * The UnionPay simulator: a Fastify server of its own that speaks UnionPay's
  * ACP 5.1.0 gateway protocol, so Fen's connector talks to it as to UnionPay:
  * configure Fen with the simulator's root and middle certificates
- * (GET /__sim/ca) and its three URLs, register the merchant's signing
+ * (GET /__sim/ca) and its gateway URLs (the file transfer's too, for
+ * reconciliation files: ./bills.ts), register the merchant's signing
  * certificate per merId (registerMerchant, or let the simulator issue one with
  * issueMerchantCertificate / POST /__sim/merchants/:merId/certificate), pay on
  * the payer page the consumption form lands on, and steer misbehaviour with
@@ -46,6 +48,10 @@ export interface UnionpaySimulatorOptions {
   pollIntervalMs?: number;
   /** How long one notification POST may take. Default 10 s. */
   notificationTimeoutMs?: number;
+  /** Reconciliation files: the merchant fee in basis points (default 60, i.e. 0.6%, half-up per payment). */
+  billFeeRateBasisPoints?: bigint;
+  /** How long after a Beijing day ends its settlement files can be fetched (default 9 h: 09:00 the next morning). */
+  billAvailableAfterMs?: number;
 }
 
 export interface RegisterMerchantInput {
@@ -70,6 +76,8 @@ export interface UnionpaySimulatorEndpoints {
   frontTransUrl: string;
   backTransUrl: string;
   singleQueryUrl: string;
+  /** The file transfer (reconciliation files); UnionPay's own is https://filedownload.95516.com/. */
+  fileTransUrl: string;
 }
 
 export interface UnionpaySimulator {
@@ -102,11 +110,12 @@ const gatewayPaths: Record<SimEndpoint, string> = {
   frontTransReq: '/gateway/api/frontTransReq.do',
   backTransReq: '/gateway/api/backTransReq.do',
   queryTrans: '/gateway/api/queryTrans.do',
+  fileTransRequest: '/gateway/api/fileTransRequest.do',
 };
 
 interface ServerParts {
   app: FastifyInstance;
-  context: TransactionContext;
+  context: GatewayContext;
   signer: UnionpaySigner;
   holds: AbortController;
   adminToken: string | undefined;
@@ -307,6 +316,7 @@ function endpointsOf(authority: UnionpayAuthority, signerName: string, baseUrl: 
     frontTransUrl: `${baseUrl}${gatewayPaths.frontTransReq}`,
     backTransUrl: `${baseUrl}${gatewayPaths.backTransReq}`,
     singleQueryUrl: `${baseUrl}${gatewayPaths.queryTrans}`,
+    fileTransUrl: `${baseUrl}${gatewayPaths.fileTransRequest}`,
   };
 }
 
@@ -326,7 +336,11 @@ export async function createUnionpaySimulator(options: UnionpaySimulatorOptions)
   const signer: UnionpaySigner = { certificatePem: messageCertificatePem(authority.signerCertPem), privateKey: createPrivateKey(authority.signerPrivateKeyPem) };
   let baseUrl = options.publicBaseUrl?.replace(/\/$/, '') ?? 'http://127.0.0.1';
   const notifier: NotifierContext = { pool, clock, timeScale: options.timeScale ?? 1, signer, logger, requestTimeoutMs: options.notificationTimeoutMs ?? defaultNotificationTimeoutMs };
-  const context: TransactionContext = { pool, clock, notifier };
+  const bills = {
+    feeRateBasisPoints: options.billFeeRateBasisPoints ?? defaultUnionpayBillSettings.feeRateBasisPoints,
+    availableAfterMs: options.billAvailableAfterMs ?? defaultUnionpayBillSettings.availableAfterMs,
+  };
+  const context: GatewayContext = { pool, clock, notifier, bills };
   const app = Fastify({ logger: false, bodyLimit: requestBodyBytesMax });
   const holds = new AbortController();
   const parts: ServerParts = { app, context, signer, holds, adminToken: options.adminToken };

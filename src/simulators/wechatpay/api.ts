@@ -1,4 +1,5 @@
 import { unixSeconds, type Clock } from '../../platform/clock.js';
+import { billFileDownload, tradeBillQuery, type BillFileReply, type WechatpayBillSettings } from './bills.js';
 import { takeFault, type ApiOperation } from './faults.js';
 import {
   apiError,
@@ -29,6 +30,8 @@ export interface ApiContext extends TradeContext {
   publicBaseUrl(): string;
   /** The real time, which request signatures are made with (the SDK signs with Date.now()). */
   wallClock: Clock;
+  /** How trade bills are priced, when they become available, and how their download URLs are signed. */
+  bills: WechatpayBillSettings;
 }
 
 export interface ApiRequest {
@@ -192,7 +195,10 @@ const refundQuery: Handler = async (context, merchant, request) => {
   return refundAnswer(context, merchant.mchId, request.pathNumber);
 };
 
-const handlers: Record<ApiOperation, Handler> = {
+/** GET /v3/bill/tradebill: see ./bills.ts. */
+const tradebill: Handler = async (context, merchant, request) => tradeBillQuery(context, merchant, request.query);
+
+const handlers: Record<Exclude<ApiOperation, 'bill_download'>, Handler> = {
   native: createHandler('native'),
   h5: createHandler('h5'),
   jsapi: createHandler('jsapi'),
@@ -200,6 +206,7 @@ const handlers: Record<ApiOperation, Handler> = {
   close,
   refund,
   refund_query: refundQuery,
+  tradebill,
 };
 
 /** The order a request is about, for faults aimed at one order. */
@@ -223,6 +230,8 @@ function parseBody(rawBody: string): Body | undefined | 'invalid' {
 
 /** One API request: faults, authentication, then the operation. */
 export async function handleApiRequest(context: ApiContext, request: ApiRequest): Promise<ApiOutcome> {
+  // A download answers a file, not JSON: it has a handler of its own.
+  if (request.operation === 'bill_download') throw new Error('bill downloads go through handleBillDownload');
   const parsed = parseBody(request.rawBody);
   const body = parsed === 'invalid' ? undefined : parsed;
   const outTradeNo = await orderNumberOf(context, request, body);
@@ -238,4 +247,23 @@ export async function handleApiRequest(context: ApiContext, request: ApiRequest)
       : await handlers[request.operation](context, merchant, request, body ?? {});
   const timeout = await takeFault(context.pool, 'timeout', outTradeNo, forOperation);
   return timeout ? { kind: 'reply', reply, holdMs: timeout.holdMs } : { kind: 'reply', reply };
+}
+
+/**
+ * GET /v3/billdownload/file: a signed request like every other (WeChat Pay
+ * authenticates downloads too), with the same faults; the file itself goes
+ * back as it is, unsigned, as WeChat Pay sends it — an error is a signed
+ * `{code, message}` answer like any other.
+ */
+export async function handleBillDownload(context: ApiContext, request: ApiRequest): Promise<ApiOutcome | BillFileReply> {
+  const forDownload = (fault: { operation: ApiOperation }) => fault.operation === 'bill_download';
+  const gatewayError = await takeFault(context.pool, 'http_error', undefined, forDownload);
+  if (gatewayError) return { kind: 'http_error', httpStatus: gatewayError.httpStatus };
+  const merchant = await authenticate(context, request);
+  if (isApiError(merchant)) return { kind: 'reply', reply: errorReply(merchant) };
+  if (await takeFault(context.pool, 'system_error', undefined, forDownload)) return { kind: 'reply', reply: errorReply(apiError('SYSTEM_ERROR')) };
+  const served = await billFileDownload(context, merchant, request.query);
+  const timeout = await takeFault(context.pool, 'timeout', undefined, forDownload);
+  const holdMs = timeout ? { holdMs: timeout.holdMs } : {};
+  return 'kind' in served ? { ...served, ...holdMs } : { kind: 'reply', reply: served, ...holdMs };
 }

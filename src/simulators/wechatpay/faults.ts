@@ -9,9 +9,12 @@ import type { Executor } from './store.js';
  */
 
 /** The API operations a fault can aim at, named as the connector names them. */
-export const apiOperations = ['native', 'h5', 'jsapi', 'query', 'close', 'refund', 'refund_query'] as const;
+export const apiOperations = ['native', 'h5', 'jsapi', 'query', 'close', 'refund', 'refund_query', 'tradebill', 'bill_download'] as const;
 export type ApiOperation = (typeof apiOperations)[number];
 const operation = z.enum(apiOperations);
+const billLine = z.enum(['payment', 'refund']).default('payment');
+const outRefundNo = z.string().min(1).max(64).optional();
+const fen = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 export const faultSchema = z.discriminatedUnion('kind', [
   /** The first attempt of the next notification goes out this much later (not scaled by timeScale). */
@@ -43,6 +46,25 @@ export const faultSchema = z.discriminatedUnion('kind', [
   }),
   /** The order's next refund does not succeed: it ends ABNORMAL (the payer's card was cancelled) or CLOSED. */
   z.object({ kind: z.literal('refund_outcome'), status: z.enum(['ABNORMAL', 'CLOSED']) }),
+  // Bill faults: what the day's trade bill (GET /v3/bill/tradebill, ALL) says
+  // about the order, or about every order when no out_trade_no is given.
+  // `line` picks the order's payment line or its refund lines (one refund by
+  // `outRefundNo`). The bill stays self-consistent — its summary row totals
+  // the lines as written — so a fault shows up as a difference against Fen's
+  // books, not as a bad file. The names are the Alipay simulator's; amounts
+  // are fen, as everywhere in this API.
+  /** The line is left out of the bill. */
+  z.object({ kind: z.literal('bill_missing_line'), line: billLine, outRefundNo }),
+  /** One more line: a second payment of the named order (a duplicate payment) or, without one, of an order nobody placed. */
+  z.object({ kind: z.literal('bill_extra_line'), line: billLine, amountFen: fen.min(1) }),
+  /** The line reports this amount (fen): 应结订单金额 and 订单金额 of a payment, 退款金额 and 申请退款金额 of a refund. */
+  z.object({ kind: z.literal('bill_wrong_amount'), line: billLine, amountFen: fen.min(1), outRefundNo }),
+  /** The named order is listed as paid (交易状态 SUCCESS) although it never was: closed or still unpaid. */
+  z.object({ kind: z.literal('bill_wrong_status') }),
+  /** The line's 手续费 is this many fen (a magnitude; a refund line writes it negative) instead of the configured rate's. */
+  z.object({ kind: z.literal('bill_wrong_fee'), line: billLine, feeFen: fen, outRefundNo }),
+  /** The line is booked on the next day: left out of its day's bill and dated 00:00:00 in the next day's. */
+  z.object({ kind: z.literal('bill_next_day'), line: billLine, outRefundNo }),
 ]);
 
 export type WechatpayFault = z.infer<typeof faultSchema>;

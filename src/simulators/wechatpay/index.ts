@@ -20,6 +20,14 @@ export {
   type WechatpayFault,
   type WechatpayFaultInput,
 } from './faults.js';
+export {
+  defaultWechatpayBillSettings,
+  tradeBillFile,
+  tradeBillHeader,
+  tradeBillSummaryHeader,
+  type WechatpayBillLine,
+  type WechatpayBillSettings,
+} from './bills.js';
 export { notificationAttemptsMax, wechatpayRetryDelaysMs, type DeliveryReport } from './notifier.js';
 export type { PlatformKey } from './protocol.js';
 export { simRefundStatuses, simTradeStates, simulatorSchema, type SimRefund, type SimTrade, type SimTradeState } from './store.js';

@@ -130,6 +130,9 @@ export const apiErrors = {
   ORDER_NOT_EXIST: { httpStatus: 404, message: '订单不存在' },
   RESOURCE_NOT_EXISTS: { httpStatus: 404, message: '资源不存在' },
   NOT_FOUND: { httpStatus: 404, message: '请求的资源不存在' },
+  // The trade bill's answers: not produced yet (before 10:00 the next morning), and no bill because the day had no business.
+  STATEMENT_CREATING: { httpStatus: 400, message: '账单生成中' },
+  NO_STATEMENT_EXIST: { httpStatus: 400, message: '请求的账单文件不存在' },
   SYSTEM_ERROR: { httpStatus: 500, message: '系统错误' },
 } as const;
 export type ApiErrorCode = keyof typeof apiErrors;

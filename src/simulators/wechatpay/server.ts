@@ -5,7 +5,8 @@ import { pino } from 'pino';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logging.js';
-import { handleApiRequest, type ApiContext, type ApiOutcome } from './api.js';
+import { handleApiRequest, handleBillDownload, type ApiContext, type ApiOutcome, type ApiRequest } from './api.js';
+import { billUrlSecret, defaultWechatpayBillSettings, type BillFileReply } from './bills.js';
 import type { ApiOperation } from './faults.js';
 import { clearFaults, faultSettingSchema, insertFault, listFaults, type ActiveFault, type FaultSetting } from './faults.js';
 import { deliverDueNotifications, type DeliveryReport, type NotifierContext } from './notifier.js';
@@ -58,6 +59,12 @@ export interface WechatpaySimulatorOptions {
   pollIntervalMs?: number;
   /** How long one notification POST may take. Default 10 s. */
   notificationTimeoutMs?: number;
+  /** Trade bills: WeChat Pay's fee in basis points (default 60, i.e. 0.6%), written to five decimal places. */
+  billFeeRateBasisPoints?: bigint;
+  /** How long after a Beijing day ends its bill can be requested (default 10 h: 10:00 the next morning). */
+  billAvailableAfterMs?: number;
+  /** How long a bill's download_url stays valid (default 5 minutes). */
+  billUrlLifetimeMs?: number;
 }
 
 export interface RegisterMerchantInput {
@@ -143,10 +150,19 @@ function registerBodyParsing(app: FastifyInstance): void {
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: requestBodyBytesMax }, (_request, body, done) => done(null, body));
 }
 
+/** A bill file goes back as it is: WeChat Pay does not sign downloads. */
+function sendBillFile(reply: FastifyReply, file: BillFileReply): FastifyReply {
+  return reply
+    .code(200)
+    .headers({ 'Request-ID': newRequestId(), 'content-disposition': `attachment; filename="${encodeURIComponent(file.fileName)}"` })
+    .type('application/octet-stream')
+    .send(file.body);
+}
+
 function registerApi({ app, context, platformKey, holds }: ServerParts): void {
-  const route = (operation: ApiOperation, numberParameter?: 'outTradeNo' | 'outRefundNo') => async (request: FastifyRequest, reply: FastifyReply) => {
+  const apiRequest = (request: FastifyRequest, operation: ApiOperation, numberParameter?: 'outTradeNo' | 'outRefundNo'): ApiRequest => {
     const params = request.params as Record<string, string | undefined>;
-    const outcome = await handleApiRequest(context, {
+    return {
       operation,
       httpMethod: request.method,
       url: request.url,
@@ -154,7 +170,10 @@ function registerApi({ app, context, platformKey, holds }: ServerParts): void {
       rawBody: typeof request.body === 'string' ? request.body : '',
       pathNumber: numberParameter ? params[numberParameter] : undefined,
       query: request.query as Record<string, string>,
-    });
+    };
+  };
+  const route = (operation: ApiOperation, numberParameter?: 'outTradeNo' | 'outRefundNo') => async (request: FastifyRequest, reply: FastifyReply) => {
+    const outcome = await handleApiRequest(context, apiRequest(request, operation, numberParameter));
     if (outcome.kind === 'reply' && outcome.holdMs !== undefined) await holdFor(outcome.holdMs, holds.signal);
     return sendApiOutcome(reply, outcome, platformKey, context.wallClock);
   };
@@ -165,6 +184,13 @@ function registerApi({ app, context, platformKey, holds }: ServerParts): void {
   app.post('/v3/pay/transactions/out-trade-no/:outTradeNo/close', route('close', 'outTradeNo'));
   app.post('/v3/refund/domestic/refunds', route('refund'));
   app.get('/v3/refund/domestic/refunds/:outRefundNo', route('refund_query', 'outRefundNo'));
+  app.get('/v3/bill/tradebill', route('tradebill'));
+  // Where download_url points, as WeChat Pay serves its bill files.
+  app.get('/v3/billdownload/file', async (request, reply) => {
+    const outcome = await handleBillDownload(context, apiRequest(request, 'bill_download'));
+    if (outcome.kind !== 'http_error' && outcome.holdMs !== undefined) await holdFor(outcome.holdMs, holds.signal);
+    return outcome.kind === 'file' ? sendBillFile(reply, outcome) : sendApiOutcome(reply, outcome, platformKey, context.wallClock);
+  });
   app.setNotFoundHandler((request, reply) => {
     const outcome: ApiOutcome = { kind: 'reply', reply: { httpStatus: 404, body: { code: 'NOT_FOUND', message: '请求的资源不存在' } } };
     if (request.url.startsWith('/v3/')) return sendApiOutcome(reply, outcome, platformKey, context.wallClock);
@@ -351,8 +377,14 @@ function createApiContext(
     logger,
     requestTimeoutMs: options.notificationTimeoutMs ?? defaultNotificationTimeoutMs,
   };
+  const bills = {
+    feeRateBasisPoints: options.billFeeRateBasisPoints ?? defaultWechatpayBillSettings.feeRateBasisPoints,
+    availableAfterMs: options.billAvailableAfterMs ?? defaultWechatpayBillSettings.availableAfterMs,
+    urlLifetimeMs: options.billUrlLifetimeMs ?? defaultWechatpayBillSettings.urlLifetimeMs,
+    urlSecret: billUrlSecret(platformKey.privateKeyPem),
+  };
   // Request signatures are made with the real time whatever the simulator's clock says, so they are checked against it.
-  return { pool, clock, notifier, refundDurationMs: options.refundDurationMs ?? defaultRefundDurationMs, wallClock: systemClock, publicBaseUrl };
+  return { pool, clock, notifier, refundDurationMs: options.refundDurationMs ?? defaultRefundDurationMs, wallClock: systemClock, publicBaseUrl, bills };
 }
 
 /** Creates the schema if needed, loads or makes the platform key, and builds the server (not yet listening). */

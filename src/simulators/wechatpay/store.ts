@@ -97,6 +97,16 @@ CREATE TABLE IF NOT EXISTS sim_wechatpay.notification_attempts (
   reply           TEXT,
   PRIMARY KEY (notification_id, attempt, copy)
 );
+-- Each trade bill as built for a tradebill request and served by its download_url: built once,
+-- so the file downloaded is exactly the one hash_value names, whatever faults change meanwhile.
+CREATE TABLE IF NOT EXISTS sim_wechatpay.bills (
+  id         BIGSERIAL PRIMARY KEY,
+  mchid      TEXT NOT NULL,
+  bill_date  TEXT NOT NULL,
+  content    BYTEA NOT NULL,
+  sha1       TEXT NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sim_wechatpay.faults (
   id           BIGSERIAL PRIMARY KEY,
   out_trade_no TEXT,
