@@ -243,8 +243,21 @@ const liveScript = `
       .then(apply, function () { return null; })
       .then(function () { if (!paymentEnded) setTimeout(poll, pollIntervalMs); });
   }
+  // A channel's form is sent by itself once per tab. A payer who comes back to
+  // the cashier (UnionPay's front notification, a reload, the back button)
+  // before the channel's notification reached Fen used to be sent to the
+  // channel again, and again, until it did; now the page waits, polls and
+  // offers the form's button. Found by test/e2e/unionpay-checkout.test.ts.
   var channelForm = document.getElementById('channel-form');
-  if (channelForm && state() === 'open') channelForm.submit();
+  function firstVisit() {
+    try {
+      var key = 'fen-channel-form:' + statusUrl;
+      if (window.sessionStorage.getItem(key)) return false;
+      window.sessionStorage.setItem(key, '1');
+    } catch (error) { /* Without storage the form is sent each time, as before. */ }
+    return true;
+  }
+  if (channelForm && state() === 'open' && firstVisit()) channelForm.submit();
   tick();
   setTimeout(poll, pollIntervalMs);
 })();

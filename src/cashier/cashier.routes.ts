@@ -141,7 +141,8 @@ function registerMethodChoice(app: FastifyInstance, context: PlatformContext): v
       return sendMessage(reply, 422, { language, title: strings.methodUnavailableTitle, detail: strings.methodUnavailableDetail, backHref });
     }
     try {
-      await chooseCashierMethod(context, payment.id, body.data.method);
+      // The payer's address goes with the choice: WeChat H5 orders are bound to it.
+      await chooseCashierMethod(context, payment.id, body.data.method, { ip: request.ip });
     } catch (error) {
       if (!(error instanceof FenError)) throw error;
       if (error.code === 'invalid_state') return reply.redirect(backHref, 303);

@@ -23,18 +23,33 @@ const paramsSchema = z.object({
   channelAccountId: z.string().regex(/^cha_[0-9a-z]{26}$/, 'must be a channel account id'),
 });
 
-async function applyVerified(context: PlatformContext, event: NotificationEvent): Promise<void> {
+/**
+ * A notification verified by one account's key speaks only for that account's
+ * trades: a payment sent through another account is not this one's to settle.
+ * Before this check, a genuine notification of one account (a merchant's own,
+ * say) closed or paid a payment of another (the platform's shared account),
+ * booking money that account never received. Found by
+ * test/fuzz/channels-and-cashier.test.ts.
+ */
+async function raiseForeignTrade(context: PlatformContext, account: ChannelAccountRow, subjectId: string, what: string): Promise<void> {
+  await raiseAlert(context.db, context.clock, { kind: 'forged_notification', severity: 'critical', merchantId: account.merchant_id, subjectId, message: `a notification verified for ${account.id} names ${what} of another channel account; ignored` });
+}
+
+async function applyVerified(context: PlatformContext, account: ChannelAccountRow, event: NotificationEvent): Promise<void> {
   if (event.kind === 'payment') {
     const payment = await findPayment(context.db, event.facts.outTradeNo);
     if (!payment) {
       await raiseAlert(context.db, context.clock, { kind: 'forged_notification', severity: 'warning', merchantId: null, subjectId: event.facts.outTradeNo, message: `a verified notification names an unknown payment ${event.facts.outTradeNo}` });
       return;
     }
+    if (payment.channel_account_id !== account.id) return raiseForeignTrade(context, account, payment.id, `payment ${payment.id}`);
     await applyPaymentResult(context, payment, checkNotificationAmount(event, { amount: payment.amount, currency: currencyOf(payment) }));
     return;
   }
   const refund = await findRefund(context.db, event.facts.outRefundNo);
   if (!refund) return;
+  const refunded = await findPayment(context.db, refund.payment_id);
+  if (refunded?.channel_account_id !== account.id) return raiseForeignTrade(context, account, refund.id, `refund ${refund.id}`);
   await applyRefundResult(context, refund.id, checkNotificationAmount(event, { amount: refund.amount, currency: currencyOf(refund) }));
 }
 
@@ -59,7 +74,7 @@ async function handleNotification(context: PlatformContext, account: ChannelAcco
     await queryOpenPayments(context, account);
     return connector.acknowledgeNotification('rejected');
   }
-  await applyVerified(context, verification.event);
+  await applyVerified(context, account, verification.event);
   return connector.acknowledgeNotification('accepted');
 }
 

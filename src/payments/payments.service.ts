@@ -105,8 +105,14 @@ export async function createPayment(context: PlatformContext, app: Authenticated
  * the channel. The fee is priced again for the chosen method, and the
  * connector is built before the payment is claimed, so a channel that cannot
  * be used leaves the payment free to choose again.
+ *
+ * `payer.ip` is the address the payer chose from. The merchant's server
+ * created the payment, so the payment rarely carries the payer's IP, and
+ * WeChat H5 refuses an order without it: before the cashier passed it here,
+ * every cashier payment whose payer picked WeChat Pay mobile web failed with
+ * channel_missing_payer_ip. Found by test/e2e/wechatpay-checkout.test.ts.
  */
-export async function chooseCashierMethod(context: PlatformContext, paymentId: string, method: string): Promise<PaymentRow> {
+export async function chooseCashierMethod(context: PlatformContext, paymentId: string, method: string, payer: { ip?: string } = {}): Promise<PaymentRow> {
   const payment = await findPayment(context.db, paymentId);
   if (!payment) throw new FenError('not_found', `no payment ${paymentId}`);
   if (method === 'cashier') throw new FenError('invalid_request', 'choose a channel method');
@@ -122,7 +128,17 @@ export async function chooseCashierMethod(context: PlatformContext, paymentId: s
   const plan = await feePlanFor(context, payment.merchant_id, method);
   const claimed = await context.db
     .updateTable('payments')
-    .set({ method, channel: account.channel, channel_account_id: account.id, account_mode: account.mode, fee_amount: feeFor(payment.amount, plan), fee_rate_basis_points: plan.rateBasisPoints, updated_at: context.clock.now() })
+    .set({
+      method,
+      channel: account.channel,
+      channel_account_id: account.id,
+      account_mode: account.mode,
+      fee_amount: feeFor(payment.amount, plan),
+      fee_rate_basis_points: plan.rateBasisPoints,
+      // An IP the merchant sent stays; otherwise the payer's own, seen by the cashier.
+      client_ip: payment.client_ip ?? payer.ip ?? null,
+      updated_at: context.clock.now(),
+    })
     .where('id', '=', paymentId)
     .where('status', '=', 'created')
     .where('channel_account_id', 'is', null)

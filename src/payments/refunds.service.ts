@@ -58,11 +58,15 @@ async function reserveRefund(context: PlatformContext, payment: PaymentRow, inpu
       throw new FenError('refund_exceeds_payment', `a refund of ${input.amount} would exceed what is left to refund on payment ${payment.id}`);
     }
     const now = context.clock.now();
-    return trx
+    const inserted = await trx
       .insertInto('refunds')
       .values({ id: newId('refund'), merchant_id: payment.merchant_id, app_id: payment.app_id, payment_id: payment.id, out_refund_no: input.outRefundNo, amount: input.amount, currency: payment.currency, reason: input.reason, status: 'processing', source: 'merchant', created_at: now, updated_at: now })
+      .onConflict((conflict) => conflict.columns(['app_id', 'out_refund_no']).doNothing())
       .returningAll()
-      .executeTakeFirstOrThrow();
+      .executeTakeFirst();
+    // Another request with this out_refund_no committed first: throwing undoes this reservation, and createRefund answers with that refund.
+    if (!inserted) throw new FenError('out_refund_no_exists', `out_refund_no ${input.outRefundNo} is already used`);
+    return inserted;
   });
 }
 
@@ -75,7 +79,18 @@ export async function createRefund(context: PlatformContext, app: AuthenticatedA
   if (input.amount > payment.amount - payment.refunded_amount - payment.refunding_amount) {
     throw new FenError('refund_exceeds_payment', `a refund of ${input.amount} would exceed what is left to refund on payment ${payment.id}`);
   }
-  const refund = await reserveRefund(context, payment, input);
+  let refund: RefundRow;
+  try {
+    refund = await reserveRefund(context, payment, input);
+  } catch (error) {
+    // Two requests with one out_refund_no raced past the check above (a double click, or a retry with a new key):
+    // the loser answers with the winner's refund, or out_refund_no_exists when its details differ — never a 500
+    // from the unique index (found by test/integration/faults-database.test.ts).
+    const raced = error instanceof FenError && (error.code === 'out_refund_no_exists' || error.code === 'refund_exceeds_payment');
+    const twin = raced ? await existingRefund(context, app.appId, input) : undefined;
+    if (twin) return twin;
+    throw error;
+  }
   return sendRefund(context, refund, payment);
 }
 
