@@ -1,3 +1,4 @@
+import { escapeHtml, messagePageWith, pageLayout, type PageTheme } from '../shared/payer-page-layout.js';
 import { beijingTime, yuanFromFen } from './protocol.js';
 import type { SimTrade } from './store.js';
 
@@ -9,34 +10,11 @@ import type { SimTrade } from './store.js';
  * by its text (getByRole('button', { name: 'Pay' }), text=支付).
  */
 
-function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (character) => `&#${character.charCodeAt(0)};`);
-}
+/** The channel's colours in the shared frame (../shared/payer-page-layout.ts). */
+const theme: PageTheme = { background: '#f5f7fa', accent: '#1677ff', mainWidthPx: 420 };
 
 function layout(title: string, content: string): string {
-  return `<!doctype html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)}</title>
-<style>
-  body { font-family: system-ui, "PingFang SC", "Microsoft YaHei", sans-serif; background: #f5f7fa; margin: 0; }
-  main { max-width: 420px; margin: 48px auto; background: #fff; border-radius: 12px; padding: 28px; box-shadow: 0 2px 12px rgba(0,0,0,.08); }
-  h1 { font-size: 18px; color: #1677ff; margin: 0 0 20px; }
-  .amount { font-size: 36px; font-weight: 600; margin: 8px 0 20px; }
-  dl { display: grid; grid-template-columns: auto 1fr; gap: 6px 12px; color: #555; font-size: 14px; }
-  dt { color: #999; }
-  .actions { display: flex; gap: 12px; margin-top: 24px; }
-  .actions form { flex: 1; }
-  button { width: 100%; padding: 12px; font-size: 16px; border-radius: 8px; border: 1px solid #1677ff; cursor: pointer; }
-  .primary { background: #1677ff; color: #fff; }
-  .secondary { background: #fff; color: #1677ff; }
-  .notice { font-size: 15px; color: #333; }
-</style>
-</head>
-<body><main>${content}</main></body>
-</html>`;
+  return pageLayout(theme, title, content);
 }
 
 function orderDetails(trade: SimTrade): string {
@@ -72,5 +50,5 @@ export function cashierPage(trade: SimTrade, returnLink: string | undefined): st
 }
 
 export function messagePage(title: string, message: string): string {
-  return layout(title, `<h1>${escapeHtml(title)}</h1><p class="notice">${escapeHtml(message)}</p>`);
+  return messagePageWith(theme, title, message);
 }

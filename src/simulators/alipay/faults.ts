@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { createFaultStore, type StoredFault } from '../shared/fault-store.js';
 import type { Executor } from './store.js';
 
 /**
@@ -81,62 +82,30 @@ export interface ActiveFault {
   fault: AlipayFault;
 }
 
+const store = createFaultStore({ schema: 'sim_alipay', keyColumn: 'out_trade_no', parseFault: (settings) => faultSchema.parse(settings) });
+
+/** The shared store's row under this channel's name for the order it aims at, as the admin API has always shown it. */
+function asActiveFault({ id, key, remaining, fault }: StoredFault<AlipayFault>): ActiveFault {
+  return { id, outTradeNo: key, remaining, fault };
+}
+
 export async function insertFault(executor: Executor, setting: FaultSetting, now: Date): Promise<ActiveFault> {
   const parsed = faultSettingSchema.parse(setting);
-  const result = await executor.query(
-    'INSERT INTO sim_alipay.faults (out_trade_no, kind, settings, remaining, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id',
-    [parsed.outTradeNo ?? null, parsed.fault.kind, JSON.stringify(parsed.fault), parsed.times ?? null, now],
-  );
-  return { id: Number(result.rows[0].id), outTradeNo: parsed.outTradeNo ?? null, remaining: parsed.times ?? null, fault: parsed.fault };
+  return asActiveFault(await store.insert(executor, parsed.outTradeNo ?? null, parsed.fault, parsed.times ?? null, now));
 }
 
 export async function listFaults(executor: Executor): Promise<ActiveFault[]> {
-  const result = await executor.query(
-    'SELECT id, out_trade_no, remaining, settings FROM sim_alipay.faults WHERE remaining IS NULL OR remaining > 0 ORDER BY id',
-  );
-  return result.rows.map((row: Record<string, unknown>) => ({
-    id: Number(row.id),
-    outTradeNo: row.out_trade_no as string | null,
-    remaining: row.remaining as number | null,
-    fault: faultSchema.parse(row.settings),
-  }));
+  return (await store.list(executor)).map(asActiveFault);
 }
 
 /** Clears one switch, the switches of one trade, or all; returns how many were cleared. */
 export async function clearFaults(executor: Executor, filter: { id?: number; outTradeNo?: string } = {}): Promise<number> {
-  if (filter.id !== undefined) return (await executor.query('DELETE FROM sim_alipay.faults WHERE id = $1', [filter.id])).rowCount ?? 0;
-  if (filter.outTradeNo !== undefined) {
-    return (await executor.query('DELETE FROM sim_alipay.faults WHERE out_trade_no = $1', [filter.outTradeNo])).rowCount ?? 0;
-  }
-  return (await executor.query('DELETE FROM sim_alipay.faults')).rowCount ?? 0;
+  return store.clear(executor, { id: filter.id, key: filter.outTradeNo });
 }
 
 /**
- * Fires the most specific active switch of a kind for a trade (its own before
- * a global one), counting down `times`; `matches` narrows by the fault's
- * settings (the API method, where an amount is misreported).
+ * Fires the most specific active switch of a kind for a trade (its own
+ * before a global one), counting down `times`; `matches` narrows by the
+ * fault's settings (the API method, where an amount is misreported).
  */
-export async function takeFault<Kind extends FaultKind>(
-  executor: Executor,
-  kind: Kind,
-  outTradeNo: string | undefined,
-  matches: (fault: Extract<AlipayFault, { kind: Kind }>) => boolean = () => true,
-): Promise<Extract<AlipayFault, { kind: Kind }> | undefined> {
-  const result = await executor.query(
-    `SELECT id, settings FROM sim_alipay.faults
-     WHERE kind = $1 AND (out_trade_no IS NULL OR out_trade_no = $2) AND (remaining IS NULL OR remaining > 0)
-     ORDER BY (out_trade_no IS NULL), id`,
-    [kind, outTradeNo ?? null],
-  );
-  for (const row of result.rows as { id: string | number; settings: unknown }[]) {
-    const fault = faultSchema.parse(row.settings) as Extract<AlipayFault, { kind: Kind }>;
-    if (!matches(fault)) continue;
-    // Counting down is one conditional update, so two requests cannot both take the last firing.
-    const taken = await executor.query(
-      'UPDATE sim_alipay.faults SET remaining = remaining - 1 WHERE id = $1 AND (remaining IS NULL OR remaining > 0) RETURNING id',
-      [row.id],
-    );
-    if ((taken.rowCount ?? 0) > 0) return fault;
-  }
-  return undefined;
-}
+export const takeFault = store.take;

@@ -1,9 +1,18 @@
-import type pg from 'pg';
-import type { Clock } from '../../platform/clock.js';
-import type { Logger } from '../../platform/logging.js';
+import {
+  deliverDue,
+  postNotification,
+  recordDroppedAttempt,
+  sendCopies,
+  type AttemptResult,
+  type ClaimedNotification,
+  type CopyOutcome,
+  type DeliveryChannel,
+  type DeliveryContext,
+  type DeliveryReport,
+} from '../shared/notification-delivery.js';
 import { takeFault } from './faults.js';
 import { beijingTime, newNotifyId, notificationSignContent, signRsa2, signTypeRsa2, yuanFromFen } from './protocol.js';
-import type { Executor, SimApp, SimTrade, SimTradeStatus } from './store.js';
+import { simulatorSchema, type Executor, type SimApp, type SimTrade, type SimTradeStatus } from './store.js';
 
 /**
  * Alipay's asynchronous notifications (trade_status_sync): a signed form POST
@@ -16,29 +25,12 @@ import type { Executor, SimApp, SimTrade, SimTradeStatus } from './store.js';
 
 export const alipayRetryDelaysMs = [4, 10, 10, 60, 120, 360, 900].map((minutes) => minutes * 60_000);
 export const notificationAttemptsMax = alipayRetryDelaysMs.length + 1;
-const claimBatchSize = 100;
-const replyLengthStoredMax = 200;
 
-export interface NotifierContext {
-  pool: pg.Pool;
-  clock: Clock;
-  timeScale: number;
+export interface NotifierContext extends DeliveryContext {
   signingPrivateKeyPem: string;
-  logger: Logger;
-  /** How long one POST may take before it counts as failed. */
-  requestTimeoutMs: number;
 }
 
-export interface DeliveryReport {
-  /** Notifications attempted in this pass. */
-  attempted: number;
-  delivered: number;
-  /** Attempts that failed, were refused or were dropped by a fault, and will be retried. */
-  retrying: number;
-  abandoned: number;
-  /** HTTP requests made (duplicates count each copy). */
-  requestsSent: number;
-}
+export type { DeliveryReport };
 
 // ---------------------------------------------------------------------------
 // What a notification says
@@ -119,108 +111,49 @@ export async function scheduleTradeNotification(executor: Executor, context: Not
   }
 }
 
-interface ClaimedNotification {
-  id: number;
+// ---------------------------------------------------------------------------
+// Delivery: what Alipay sends and when it counts as received; the loop itself is ../shared/notification-delivery.ts.
+
+interface AlipayNotification extends ClaimedNotification {
   outTradeNo: string;
   notifyUrl: string;
   fields: Record<string, string>;
-  attempts: number;
-  dueAt: Date;
 }
-
-/** Claims due notifications with a lease, so two simulator processes never send the same attempt. */
-async function claimDue(context: NotifierContext): Promise<ClaimedNotification[]> {
-  const now = context.clock.now();
-  const leaseUntil = new Date(now.getTime() + context.requestTimeoutMs * 2 + 60_000);
-  const result = await context.pool.query(
-    `WITH due AS (
-       SELECT id, next_attempt_at FROM sim_alipay.notifications
-       WHERE state = 'pending' AND next_attempt_at <= $1
-       ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
-     UPDATE sim_alipay.notifications AS n SET next_attempt_at = $3 FROM due WHERE n.id = due.id
-     RETURNING n.id, n.out_trade_no, n.notify_url, n.fields, n.attempts, due.next_attempt_at AS due_at`,
-    [now, claimBatchSize, leaseUntil],
-  );
-  return result.rows
-    .map((row: Record<string, unknown>) => ({
-      id: Number(row.id),
-      outTradeNo: row.out_trade_no as string,
-      notifyUrl: row.notify_url as string,
-      fields: row.fields as Record<string, string>,
-      attempts: Number(row.attempts),
-      dueAt: row.due_at as Date,
-    }))
-    .sort((left, right) => left.dueAt.getTime() - right.dueAt.getTime() || left.id - right.id);
-}
-
-// ---------------------------------------------------------------------------
-// Delivery
-
-type CopyOutcome = { outcome: 'acknowledged' | 'refused' | 'failed'; httpStatus: number | null; reply: string | null };
 
 async function postForm(url: string, form: Record<string, string>, timeoutMs: number): Promise<CopyOutcome> {
-  try {
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
-      body: new URLSearchParams(form).toString(),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const reply = await response.text();
-    // Alipay stops only for a reply of exactly "success"; anything else is retried.
-    return { outcome: reply === 'success' ? 'acknowledged' : 'refused', httpStatus: response.status, reply: reply.slice(0, replyLengthStoredMax) };
-  } catch (error) {
-    return { outcome: 'failed', httpStatus: null, reply: (error as Error).name };
-  }
-}
-
-async function recordAttempt(context: NotifierContext, notificationId: number, attempt: number, copy: number, outcome: CopyOutcome | 'dropped'): Promise<void> {
-  const row = outcome === 'dropped' ? { outcome: 'dropped', httpStatus: null, reply: null } : outcome;
-  await context.pool.query(
-    `INSERT INTO sim_alipay.notification_attempts (notification_id, attempt, copy, attempted_at, outcome, http_status, reply)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-    [notificationId, attempt, copy, context.clock.now(), row.outcome, row.httpStatus, row.reply],
-  );
+  const request = { headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, body: new URLSearchParams(form).toString() };
+  // Alipay stops only for a reply of exactly "success"; anything else is retried.
+  return postNotification(url, request, timeoutMs, (_httpStatus, reply) => reply === 'success');
 }
 
 /** One attempt of one notification, with its faults; returns whether it was acknowledged and how many requests went out. */
-async function attemptDelivery(context: NotifierContext, notification: ClaimedNotification, attempt: number): Promise<{ acknowledged: boolean; requests: number }> {
-  if (await takeFault(context.pool, 'notification_drop', notification.outTradeNo)) {
-    await recordAttempt(context, notification.id, attempt, 1, 'dropped');
-    return { acknowledged: false, requests: 0 };
-  }
+async function attemptDelivery(context: NotifierContext, notification: AlipayNotification, attempt: number): Promise<AttemptResult> {
+  const target = { notificationId: notification.id, attempt };
+  if (await takeFault(context.pool, 'notification_drop', notification.outTradeNo)) return recordDroppedAttempt(context, simulatorSchema, target);
   const duplicate = await takeFault(context.pool, 'notification_duplicate', notification.outTradeNo);
   const wrongAmount = await takeFault(context.pool, 'wrong_amount', notification.outTradeNo, (fault) => fault.where !== 'query');
   const fields = wrongAmount ? withReportedTotal(notification.fields, wrongAmount.totalAmount) : notification.fields;
   const form = signedNotificationForm(fields, context.clock.now(), context.signingPrivateKeyPem);
-  const copies = duplicate?.copies ?? 1;
-  const outcomes = await Promise.all(Array.from({ length: copies }, () => postForm(notification.notifyUrl, form, context.requestTimeoutMs)));
-  for (const [index, outcome] of outcomes.entries()) await recordAttempt(context, notification.id, attempt, index + 1, outcome);
-  return { acknowledged: outcomes.some((outcome) => outcome.outcome === 'acknowledged'), requests: copies };
+  return sendCopies(context, simulatorSchema, target, duplicate?.copies ?? 1, () => postForm(notification.notifyUrl, form, context.requestTimeoutMs));
 }
 
-async function deliverOne(context: NotifierContext, notification: ClaimedNotification, report: DeliveryReport): Promise<void> {
-  const attempt = notification.attempts + 1;
-  const { acknowledged, requests } = await attemptDelivery(context, notification, attempt);
-  report.attempted += 1;
-  report.requestsSent += requests;
-  const now = context.clock.now();
-  if (acknowledged) {
-    report.delivered += 1;
-    await context.pool.query(`UPDATE sim_alipay.notifications SET state = 'delivered', attempts = $2, delivered_at = $3 WHERE id = $1`, [notification.id, attempt, now]);
-    return;
-  }
-  const delayMs = alipayRetryDelaysMs[attempt - 1];
-  if (delayMs === undefined) {
-    report.abandoned += 1;
-    await context.pool.query(`UPDATE sim_alipay.notifications SET state = 'abandoned', attempts = $2 WHERE id = $1`, [notification.id, attempt]);
-    context.logger.warn({ outTradeNo: notification.outTradeNo, attempts: attempt }, 'alipay simulator gave up on a notification');
-    return;
-  }
-  report.retrying += 1;
-  const nextAttemptAt = new Date(now.getTime() + Math.max(1, Math.round(delayMs * context.timeScale)));
-  await context.pool.query('UPDATE sim_alipay.notifications SET attempts = $2, next_attempt_at = $3 WHERE id = $1', [notification.id, attempt, nextAttemptAt]);
-}
+const alipayDelivery: DeliveryChannel<NotifierContext, AlipayNotification> = {
+  name: 'alipay',
+  schema: simulatorSchema,
+  retryDelaysMs: alipayRetryDelaysMs,
+  claimableStates: ['pending'],
+  columns: ['out_trade_no', 'notify_url', 'fields'],
+  fromRow: (row, claimed) => ({
+    ...claimed,
+    outTradeNo: row.out_trade_no as string,
+    notifyUrl: row.notify_url as string,
+    fields: row.fields as Record<string, string>,
+  }),
+  // A reordered pair belongs to one trade and must arrive in the order the fault meant.
+  sequenceKey: (notification) => notification.outTradeNo,
+  attempt: attemptDelivery,
+  describe: (notification) => ({ outTradeNo: notification.outTradeNo }),
+};
 
 /**
  * One pass of the delivery loop: every notification due now, in order within
@@ -228,17 +161,5 @@ async function deliverOne(context: NotifierContext, notification: ClaimedNotific
  * side by side.
  */
 export async function deliverDueNotifications(context: NotifierContext): Promise<DeliveryReport> {
-  const report: DeliveryReport = { attempted: 0, delivered: 0, retrying: 0, abandoned: 0, requestsSent: 0 };
-  for (;;) {
-    const claimed = await claimDue(context);
-    if (claimed.length === 0) return report;
-    const byTrade = new Map<string, ClaimedNotification[]>();
-    for (const notification of claimed) byTrade.set(notification.outTradeNo, [...(byTrade.get(notification.outTradeNo) ?? []), notification]);
-    await Promise.all(
-      [...byTrade.values()].map(async (sequence) => {
-        for (const notification of sequence) await deliverOne(context, notification, report);
-      }),
-    );
-    if (claimed.length < claimBatchSize) return report;
-  }
+  return deliverDue(context, alipayDelivery);
 }

@@ -1,10 +1,12 @@
-import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import pg from 'pg';
+import type pg from 'pg';
 import { pino } from 'pino';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logging.js';
+import { badRequest, registerSharedAdminRoutes, requireAdminToken } from '../shared/admin-routes.js';
+import { DeliveryLoop } from '../shared/delivery-loop.js';
+import { openSimulatorPool } from '../shared/transactions.js';
 import { cashierPage, messagePage } from './cashier.js';
 import { clearFaults, insertFault, listFaults, type ActiveFault, type FaultSetting, faultSettingSchema } from './faults.js';
 import { billUrlSecret, defaultBillSettings, serveBillDownload } from './bills.js';
@@ -207,11 +209,6 @@ function registerPayerPages({ app, context, signingKey }: ServerParts): void {
   });
 }
 
-function tokenMatches(expected: string, given: unknown): boolean {
-  if (typeof given !== 'string' || given.length !== expected.length) return false;
-  return timingSafeEqual(Buffer.from(given), Buffer.from(expected));
-}
-
 const registerAppSchema = z.object({
   appId: z.string().regex(/^\d{1,32}$/),
   publicKeyPem: z.string().min(100).max(4096),
@@ -221,11 +218,8 @@ const registerAppSchema = z.object({
 
 function registerAdmin(parts: ServerParts, simulator: () => AlipaySimulator): void {
   const { app, adminToken } = parts;
-  app.addHook('onRequest', async (request, reply) => {
-    if (!request.url.startsWith('/__sim/') || adminToken === undefined) return;
-    if (!tokenMatches(adminToken, request.headers['x-sim-admin-token'])) return reply.code(401).send({ error: 'admin token required' });
-  });
-  const badRequest = (reply: FastifyReply, error: z.ZodError) => reply.code(400).send({ error: 'invalid request', issues: error.issues });
+  requireAdminToken(app, adminToken);
+  registerSharedAdminRoutes(app, { settingSchema: faultSettingSchema, orderKey: 'outTradeNo', body: (request) => request.body, simulator });
   app.get('/__sim/public-key', async () => ({ publicKeyPem: simulator().publicKeyPem, gatewayUrl: simulator().gatewayUrl }));
   app.post('/__sim/apps', async (request, reply) => {
     const parsed = registerAppSchema.safeParse(request.body);
@@ -233,24 +227,11 @@ function registerAdmin(parts: ServerParts, simulator: () => AlipaySimulator): vo
     await simulator().registerApp(parsed.data);
     return reply.code(201).send({ appId: parsed.data.appId });
   });
-  app.get('/__sim/faults', async () => ({ faults: await simulator().listFaults() }));
-  app.post('/__sim/faults', async (request, reply) => {
-    const parsed = faultSettingSchema.safeParse(request.body);
-    if (!parsed.success) return badRequest(reply, parsed.error);
-    return reply.code(201).send(await simulator().setFault(parsed.data));
-  });
-  app.delete('/__sim/faults', async (request) => {
-    const { outTradeNo } = request.query as { outTradeNo?: string };
-    return { cleared: await simulator().clearFaults(outTradeNo ? { outTradeNo } : {}) };
-  });
-  app.delete('/__sim/faults/:id', async (request) => ({ cleared: await simulator().clearFaults({ id: Number((request.params as { id: string }).id) }) }));
-  app.post('/__sim/notifications/deliver', async () => simulator().deliverDueNotifications());
   app.get('/__sim/trades/:outTradeNo', async (request, reply) => {
     const trade = await simulator().findTrade((request.params as { outTradeNo: string }).outTradeNo);
     if (!trade) return reply.code(404).send({ error: 'no such trade' });
     return { ...trade, totalAmount: yuanFromFen(trade.totalFen), refundedAmount: yuanFromFen(trade.refundedFen), totalFen: undefined, refundedFen: undefined };
   });
-  app.get('/healthz', async () => ({ status: 'ok' }));
 }
 
 function createNotifierContext(pool: pg.Pool, clock: Clock, signingKey: SigningKey, logger: Logger, options: AlipaySimulatorOptions): NotifierContext {
@@ -262,42 +243,6 @@ function createNotifierContext(pool: pg.Pool, clock: Clock, signingKey: SigningK
     logger,
     requestTimeoutMs: options.notificationTimeoutMs ?? defaultNotificationTimeoutMs,
   };
-}
-
-/**
- * The background half of the notifier: a timer that runs one delivery pass at
- * a time (a slow notify URL must not pile passes up). Tests leave it off and
- * call deliverDueNotifications() themselves.
- */
-class DeliveryLoop {
-  private timer: NodeJS.Timeout | undefined;
-  private currentPass: Promise<void> | undefined;
-
-  constructor(
-    private readonly notifier: NotifierContext,
-    private readonly intervalMs: number,
-  ) {}
-
-  start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      if (this.currentPass) return;
-      this.currentPass = deliverDueNotifications(this.notifier)
-        .then(() => undefined)
-        .catch((error: unknown) => this.notifier.logger.error({ error: (error as Error).message }, 'alipay simulator delivery pass failed'))
-        .finally(() => {
-          this.currentPass = undefined;
-        });
-    }, this.intervalMs);
-    this.timer.unref();
-  }
-
-  /** Stops the timer and waits for a pass in progress, so the pool can close after it. */
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.currentPass;
-  }
 }
 
 async function registerSimulatorApp(pool: pg.Pool, clock: Clock, input: RegisterAppInput): Promise<void> {
@@ -314,12 +259,7 @@ async function registerSimulatorApp(pool: pg.Pool, clock: Clock, input: Register
 /** Creates the schema if needed, loads or makes the signing key, and builds the server (not yet listening). */
 export async function createAlipaySimulator(options: AlipaySimulatorOptions): Promise<AlipaySimulator> {
   if (!options.pool && !options.databaseUrl) throw new Error('the Alipay simulator needs a pool or a databaseUrl');
-  const ownPool = options.pool ? undefined : new pg.Pool({ connectionString: options.databaseUrl, max: 5, application_name: 'fen-sim-alipay' });
-  // A PostgreSQL restart ends every connection with an 'error' event; unhandled, it crashed `fen sim`.
-  // The pool drops a dead client and connects afresh on the next query (found by test/chaos/postgres-restart.test.ts).
-  ownPool?.on('error', () => {});
-  ownPool?.on('connect', (client) => client.on('error', () => {}));
-  const pool = options.pool ?? ownPool!;
+  const { pool, ownPool } = openSimulatorPool(options, 'fen-sim-alipay');
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? pino({ level: 'silent' });
   await ensureSchema(pool);
@@ -336,7 +276,7 @@ export async function createAlipaySimulator(options: AlipaySimulatorOptions): Pr
   const app = Fastify({ logger: false, bodyLimit: requestBodyBytesMax });
   const holds = new AbortController();
   const parts: ServerParts = { app, context, signingKey, holds, adminToken: options.adminToken };
-  const loop = new DeliveryLoop(notifier, options.pollIntervalMs ?? defaultPollIntervalMs);
+  const loop = new DeliveryLoop(() => deliverDueNotifications(notifier), logger, options.pollIntervalMs ?? defaultPollIntervalMs, 'alipay simulator delivery pass failed');
 
   const simulator: AlipaySimulator = {
     app,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { createFaultStore, type StoredFault } from '../shared/fault-store.js';
 import type { Executor } from './store.js';
 
 /**
@@ -88,30 +89,25 @@ export interface ActiveFault {
   fault: UnionpayFault;
 }
 
+const store = createFaultStore({ schema: 'sim_unionpay', keyColumn: 'order_id', parseFault: (settings) => faultSchema.parse(settings) });
+
+/** The shared store's row under this channel's name for the order it aims at, as the admin API has always shown it. */
+function asActiveFault({ id, key, remaining, fault }: StoredFault<UnionpayFault>): ActiveFault {
+  return { id, orderId: key, remaining, fault };
+}
+
 export async function insertFault(executor: Executor, setting: FaultSetting, now: Date): Promise<ActiveFault> {
   const parsed = faultSettingSchema.parse(setting);
-  const result = await executor.query(
-    'INSERT INTO sim_unionpay.faults (order_id, kind, settings, remaining, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id',
-    [parsed.orderId ?? null, parsed.fault.kind, JSON.stringify(parsed.fault), parsed.times ?? null, now],
-  );
-  return { id: Number(result.rows[0].id), orderId: parsed.orderId ?? null, remaining: parsed.times ?? null, fault: parsed.fault };
+  return asActiveFault(await store.insert(executor, parsed.orderId ?? null, parsed.fault, parsed.times ?? null, now));
 }
 
 export async function listFaults(executor: Executor): Promise<ActiveFault[]> {
-  const result = await executor.query('SELECT id, order_id, remaining, settings FROM sim_unionpay.faults WHERE remaining IS NULL OR remaining > 0 ORDER BY id');
-  return result.rows.map((row: Record<string, unknown>) => ({
-    id: Number(row.id),
-    orderId: row.order_id as string | null,
-    remaining: row.remaining as number | null,
-    fault: faultSchema.parse(row.settings),
-  }));
+  return (await store.list(executor)).map(asActiveFault);
 }
 
 /** Clears one switch, the switches of one order, or all; returns how many were cleared. */
 export async function clearFaults(executor: Executor, filter: { id?: number; orderId?: string } = {}): Promise<number> {
-  if (filter.id !== undefined) return (await executor.query('DELETE FROM sim_unionpay.faults WHERE id = $1', [filter.id])).rowCount ?? 0;
-  if (filter.orderId !== undefined) return (await executor.query('DELETE FROM sim_unionpay.faults WHERE order_id = $1', [filter.orderId])).rowCount ?? 0;
-  return (await executor.query('DELETE FROM sim_unionpay.faults')).rowCount ?? 0;
+  return store.clear(executor, { id: filter.id, key: filter.orderId });
 }
 
 /**
@@ -119,27 +115,4 @@ export async function clearFaults(executor: Executor, filter: { id?: number; ord
  * before a global one), counting down `times`; `matches` narrows by the
  * fault's settings (the endpoint, where an amount is misreported).
  */
-export async function takeFault<Kind extends FaultKind>(
-  executor: Executor,
-  kind: Kind,
-  orderId: string | undefined,
-  matches: (fault: Extract<UnionpayFault, { kind: Kind }>) => boolean = () => true,
-): Promise<Extract<UnionpayFault, { kind: Kind }> | undefined> {
-  const result = await executor.query(
-    `SELECT id, settings FROM sim_unionpay.faults
-     WHERE kind = $1 AND (order_id IS NULL OR order_id = $2) AND (remaining IS NULL OR remaining > 0)
-     ORDER BY (order_id IS NULL), id`,
-    [kind, orderId ?? null],
-  );
-  for (const row of result.rows as { id: string | number; settings: unknown }[]) {
-    const fault = faultSchema.parse(row.settings) as Extract<UnionpayFault, { kind: Kind }>;
-    if (!matches(fault)) continue;
-    // Counting down is one conditional update, so two requests cannot both take the last firing.
-    const taken = await executor.query(
-      'UPDATE sim_unionpay.faults SET remaining = remaining - 1 WHERE id = $1 AND (remaining IS NULL OR remaining > 0) RETURNING id',
-      [row.id],
-    );
-    if ((taken.rowCount ?? 0) > 0) return fault;
-  }
-  return undefined;
-}
+export const takeFault = store.take;

@@ -1,10 +1,19 @@
 import type { KeyObject } from 'node:crypto';
-import type pg from 'pg';
-import type { Clock } from '../../platform/clock.js';
-import type { Logger } from '../../platform/logging.js';
+import {
+  deliverDue,
+  postNotification,
+  recordDroppedAttempt,
+  sendCopies,
+  type AttemptResult,
+  type ClaimedNotification,
+  type CopyOutcome,
+  type DeliveryChannel,
+  type DeliveryContext,
+  type DeliveryReport,
+} from '../shared/notification-delivery.js';
 import { takeFault } from './faults.js';
 import { acpVersion, maskedTestCard, respFields, signedMessage, type SimRespCode } from './protocol.js';
-import type { Executor, SimTransaction } from './store.js';
+import { simulatorSchema, type Executor, type SimTransaction } from './store.js';
 
 /**
  * UnionPay's back notifications (后台通知): a signed form POST to the
@@ -20,34 +29,17 @@ import type { Executor, SimTransaction } from './store.js';
 
 export const unionpayRetryDelaysMs = [1, 2, 4, 8, 16].map((minutes) => minutes * 60_000);
 export const notificationAttemptsMax = unionpayRetryDelaysMs.length + 1;
-const claimBatchSize = 100;
-const replyLengthStoredMax = 200;
 
 export interface UnionpaySigner {
   certificatePem: string;
   privateKey: KeyObject;
 }
 
-export interface NotifierContext {
-  pool: pg.Pool;
-  clock: Clock;
-  timeScale: number;
+export interface NotifierContext extends DeliveryContext {
   signer: UnionpaySigner;
-  logger: Logger;
-  /** How long one POST may take before it counts as failed. */
-  requestTimeoutMs: number;
 }
 
-export interface DeliveryReport {
-  /** Notifications attempted in this pass. */
-  attempted: number;
-  delivered: number;
-  /** Attempts that failed, were refused or were dropped by a fault, and will be retried. */
-  retrying: number;
-  abandoned: number;
-  /** HTTP requests made (duplicates count each copy). */
-  requestsSent: number;
-}
+export type { DeliveryReport };
 
 // ---------------------------------------------------------------------------
 // What a notification (and a query answer) says about a transaction
@@ -121,110 +113,52 @@ export async function scheduleNotification(executor: Executor, context: Notifier
   );
 }
 
-interface ClaimedNotification {
-  id: number;
+// ---------------------------------------------------------------------------
+// Delivery: what UnionPay sends and when it counts as received; the loop itself is ../shared/notification-delivery.ts.
+
+interface UnionpayNotification extends ClaimedNotification {
   groupQueryId: string;
   orderId: string;
   backUrl: string;
   fields: Record<string, string>;
-  attempts: number;
-  dueAt: Date;
 }
-
-/** Claims due notifications with a lease, so two simulator processes never send the same attempt. */
-async function claimDue(context: NotifierContext): Promise<ClaimedNotification[]> {
-  const now = context.clock.now();
-  const leaseUntil = new Date(now.getTime() + context.requestTimeoutMs * 2 + 60_000);
-  const result = await context.pool.query(
-    `WITH due AS (
-       SELECT id, next_attempt_at FROM sim_unionpay.notifications
-       WHERE state = 'pending' AND next_attempt_at <= $1
-       ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
-     UPDATE sim_unionpay.notifications AS n SET next_attempt_at = $3 FROM due WHERE n.id = due.id
-     RETURNING n.id, n.group_query_id, n.order_id, n.back_url, n.fields, n.attempts, due.next_attempt_at AS due_at`,
-    [now, claimBatchSize, leaseUntil],
-  );
-  return result.rows
-    .map((row: Record<string, unknown>) => ({
-      id: Number(row.id),
-      groupQueryId: row.group_query_id as string,
-      orderId: row.order_id as string,
-      backUrl: row.back_url as string,
-      fields: row.fields as Record<string, string>,
-      attempts: Number(row.attempts),
-      dueAt: row.due_at as Date,
-    }))
-    .sort((left, right) => left.dueAt.getTime() - right.dueAt.getTime() || left.id - right.id);
-}
-
-// ---------------------------------------------------------------------------
-// Delivery
-
-type CopyOutcome = { outcome: 'acknowledged' | 'refused' | 'failed'; httpStatus: number | null; reply: string | null };
 
 async function postForm(url: string, form: Record<string, string>, timeoutMs: number): Promise<CopyOutcome> {
-  try {
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded; charset=UTF-8' },
-      body: new URLSearchParams(form).toString(),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const reply = await response.text();
-    // UnionPay stops on HTTP 200, whatever the body says; anything else is retried.
-    return { outcome: response.status === 200 ? 'acknowledged' : 'refused', httpStatus: response.status, reply: reply.slice(0, replyLengthStoredMax) };
-  } catch (error) {
-    return { outcome: 'failed', httpStatus: null, reply: (error as Error).name };
-  }
-}
-
-async function recordAttempt(context: NotifierContext, notificationId: number, attempt: number, copy: number, outcome: CopyOutcome | 'dropped'): Promise<void> {
-  const row = outcome === 'dropped' ? { outcome: 'dropped', httpStatus: null, reply: null } : outcome;
-  await context.pool.query(
-    `INSERT INTO sim_unionpay.notification_attempts (notification_id, attempt, copy, attempted_at, outcome, http_status, reply)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-    [notificationId, attempt, copy, context.clock.now(), row.outcome, row.httpStatus, row.reply],
-  );
+  const request = { headers: { 'content-type': 'application/x-www-form-urlencoded; charset=UTF-8' }, body: new URLSearchParams(form).toString() };
+  // UnionPay stops on HTTP 200, whatever the body says; anything else is retried.
+  return postNotification(url, request, timeoutMs, (httpStatus) => httpStatus === 200);
 }
 
 /** One attempt of one notification, with its faults; returns whether it was acknowledged and how many requests went out. */
-async function attemptDelivery(context: NotifierContext, notification: ClaimedNotification, attempt: number): Promise<{ acknowledged: boolean; requests: number }> {
-  if (await takeFault(context.pool, 'notification_drop', notification.orderId)) {
-    await recordAttempt(context, notification.id, attempt, 1, 'dropped');
-    return { acknowledged: false, requests: 0 };
-  }
+async function attemptDelivery(context: NotifierContext, notification: UnionpayNotification, attempt: number): Promise<AttemptResult> {
+  const target = { notificationId: notification.id, attempt };
+  if (await takeFault(context.pool, 'notification_drop', notification.orderId)) return recordDroppedAttempt(context, simulatorSchema, target);
   const duplicate = await takeFault(context.pool, 'notification_duplicate', notification.orderId);
   const wrongAmount = await takeFault(context.pool, 'wrong_amount', notification.orderId, (fault) => fault.where !== 'query');
   const fields = wrongAmount ? withReportedAmount(notification.fields, wrongAmount.txnAmt) : notification.fields;
   const form = signedMessage(fields, context.signer);
-  const copies = duplicate?.copies ?? 1;
-  const outcomes = await Promise.all(Array.from({ length: copies }, () => postForm(notification.backUrl, form, context.requestTimeoutMs)));
-  for (const [index, outcome] of outcomes.entries()) await recordAttempt(context, notification.id, attempt, index + 1, outcome);
-  return { acknowledged: outcomes.some((outcome) => outcome.outcome === 'acknowledged'), requests: copies };
+  return sendCopies(context, simulatorSchema, target, duplicate?.copies ?? 1, () => postForm(notification.backUrl, form, context.requestTimeoutMs));
 }
 
-async function deliverOne(context: NotifierContext, notification: ClaimedNotification, report: DeliveryReport): Promise<void> {
-  const attempt = notification.attempts + 1;
-  const { acknowledged, requests } = await attemptDelivery(context, notification, attempt);
-  report.attempted += 1;
-  report.requestsSent += requests;
-  const now = context.clock.now();
-  if (acknowledged) {
-    report.delivered += 1;
-    await context.pool.query(`UPDATE sim_unionpay.notifications SET state = 'delivered', attempts = $2, delivered_at = $3 WHERE id = $1`, [notification.id, attempt, now]);
-    return;
-  }
-  const delayMs = unionpayRetryDelaysMs[attempt - 1];
-  if (delayMs === undefined) {
-    report.abandoned += 1;
-    await context.pool.query(`UPDATE sim_unionpay.notifications SET state = 'abandoned', attempts = $2 WHERE id = $1`, [notification.id, attempt]);
-    context.logger.warn({ orderId: notification.orderId, attempts: attempt }, 'unionpay simulator gave up on a notification');
-    return;
-  }
-  report.retrying += 1;
-  const nextAttemptAt = new Date(now.getTime() + Math.max(1, Math.round(delayMs * context.timeScale)));
-  await context.pool.query('UPDATE sim_unionpay.notifications SET attempts = $2, next_attempt_at = $3 WHERE id = $1', [notification.id, attempt, nextAttemptAt]);
-}
+const unionpayDelivery: DeliveryChannel<NotifierContext, UnionpayNotification> = {
+  name: 'unionpay',
+  schema: simulatorSchema,
+  retryDelaysMs: unionpayRetryDelaysMs,
+  // Held notifications wait for their payment's next one to release them; they never go out on their own.
+  claimableStates: ['pending'],
+  columns: ['group_query_id', 'order_id', 'back_url', 'fields'],
+  fromRow: (row, claimed) => ({
+    ...claimed,
+    groupQueryId: row.group_query_id as string,
+    orderId: row.order_id as string,
+    backUrl: row.back_url as string,
+    fields: row.fields as Record<string, string>,
+  }),
+  // A payment and its refunds form one sequence, so a reordered pair arrives in the order the fault meant.
+  sequenceKey: (notification) => notification.groupQueryId,
+  attempt: attemptDelivery,
+  describe: (notification) => ({ orderId: notification.orderId }),
+};
 
 /**
  * One pass of the delivery loop: every notification due now, in order within
@@ -232,17 +166,5 @@ async function deliverOne(context: NotifierContext, notification: ClaimedNotific
  * order the fault meant), payments side by side.
  */
 export async function deliverDueNotifications(context: NotifierContext): Promise<DeliveryReport> {
-  const report: DeliveryReport = { attempted: 0, delivered: 0, retrying: 0, abandoned: 0, requestsSent: 0 };
-  for (;;) {
-    const claimed = await claimDue(context);
-    if (claimed.length === 0) return report;
-    const byPayment = new Map<string, ClaimedNotification[]>();
-    for (const notification of claimed) byPayment.set(notification.groupQueryId, [...(byPayment.get(notification.groupQueryId) ?? []), notification]);
-    await Promise.all(
-      [...byPayment.values()].map(async (sequence) => {
-        for (const notification of sequence) await deliverOne(context, notification, report);
-      }),
-    );
-    if (claimed.length < claimBatchSize) return report;
-  }
+  return deliverDue(context, unionpayDelivery);
 }

@@ -1,10 +1,13 @@
-import { createPrivateKey, timingSafeEqual, X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import pg from 'pg';
+import type pg from 'pg';
 import { pino } from 'pino';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logging.js';
+import { badRequest, registerSharedAdminRoutes, requireAdminToken } from '../shared/admin-routes.js';
+import { DeliveryLoop } from '../shared/delivery-loop.js';
+import { openSimulatorPool } from '../shared/transactions.js';
 import { certIdOfPem, issueMerchantCertificate, loadAuthority, signerNameOf, type UnionpayAuthority } from './authority.js';
 import { clearFaults, faultSettingSchema, insertFault, listFaults, type ActiveFault, type FaultSetting } from './faults.js';
 import { defaultUnionpayBillSettings } from './bills.js';
@@ -198,11 +201,6 @@ function registerPayerPages({ app, context, signer }: ServerParts): void {
   });
 }
 
-function tokenMatches(expected: string, given: unknown): boolean {
-  if (typeof given !== 'string' || given.length !== expected.length) return false;
-  return timingSafeEqual(Buffer.from(given), Buffer.from(expected));
-}
-
 const merIdPattern = /^\d{15}$/;
 const registerMerchantSchema = z.object({ merId: z.string().regex(merIdPattern), certificatePem: z.string().min(100).max(16_384) });
 
@@ -213,11 +211,8 @@ function transactionJson(transaction: SimTransaction): Record<string, unknown> {
 
 function registerAdmin(parts: ServerParts, simulator: () => UnionpaySimulator): void {
   const { app, adminToken } = parts;
-  app.addHook('onRequest', async (request, reply) => {
-    if (!request.url.startsWith('/__sim/') || adminToken === undefined) return;
-    if (!tokenMatches(adminToken, request.headers['x-sim-admin-token'])) return reply.code(401).send({ error: 'admin token required' });
-  });
-  const badRequest = (reply: FastifyReply, error: z.ZodError) => reply.code(400).send({ error: 'invalid request', issues: error.issues });
+  requireAdminToken(app, adminToken);
+  registerSharedAdminRoutes(app, { settingSchema: faultSettingSchema, orderKey: 'orderId', body: (request) => request.body, simulator });
   app.get('/__sim/ca', async () => simulator().endpoints());
   app.post('/__sim/merchants', async (request, reply) => {
     const parsed = registerMerchantSchema.safeParse(request.body);
@@ -233,60 +228,11 @@ function registerAdmin(parts: ServerParts, simulator: () => UnionpaySimulator): 
     if (!merIdPattern.test(merId)) return reply.code(400).send({ error: 'merId must be 15 digits' });
     return reply.code(201).send(await simulator().issueMerchantCertificate(merId));
   });
-  app.get('/__sim/faults', async () => ({ faults: await simulator().listFaults() }));
-  app.post('/__sim/faults', async (request, reply) => {
-    const parsed = faultSettingSchema.safeParse(request.body);
-    if (!parsed.success) return badRequest(reply, parsed.error);
-    return reply.code(201).send(await simulator().setFault(parsed.data));
-  });
-  app.delete('/__sim/faults', async (request) => {
-    const { orderId } = request.query as { orderId?: string };
-    return { cleared: await simulator().clearFaults(orderId ? { orderId } : {}) };
-  });
-  app.delete('/__sim/faults/:id', async (request) => ({ cleared: await simulator().clearFaults({ id: Number((request.params as { id: string }).id) }) }));
-  app.post('/__sim/notifications/deliver', async () => simulator().deliverDueNotifications());
   app.get('/__sim/transactions/:orderId', async (request, reply) => {
     const transaction = await simulator().findTransaction((request.params as { orderId: string }).orderId);
     if (!transaction) return reply.code(404).send({ error: 'no such transaction' });
     return transactionJson(transaction);
   });
-  app.get('/healthz', async () => ({ status: 'ok' }));
-}
-
-/**
- * The background half of the notifier: a timer that runs one delivery pass at
- * a time (a slow backUrl must not pile passes up). Tests leave it off and call
- * deliverDueNotifications() themselves.
- */
-class DeliveryLoop {
-  private timer: NodeJS.Timeout | undefined;
-  private currentPass: Promise<void> | undefined;
-
-  constructor(
-    private readonly notifier: NotifierContext,
-    private readonly intervalMs: number,
-  ) {}
-
-  start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      if (this.currentPass) return;
-      this.currentPass = deliverDueNotifications(this.notifier)
-        .then(() => undefined)
-        .catch((error: unknown) => this.notifier.logger.error({ error: (error as Error).message }, 'unionpay simulator delivery pass failed'))
-        .finally(() => {
-          this.currentPass = undefined;
-        });
-    }, this.intervalMs);
-    this.timer.unref();
-  }
-
-  /** Stops the timer and waits for a pass in progress, so the pool can close after it. */
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.currentPass;
-  }
 }
 
 async function registerSimulatorMerchant(pool: pg.Pool, clock: Clock, input: RegisterMerchantInput): Promise<{ certId: string }> {
@@ -323,12 +269,7 @@ function endpointsOf(authority: UnionpayAuthority, signerName: string, baseUrl: 
 /** Creates the schema if needed, loads or makes the CA, and builds the server (not yet listening). */
 export async function createUnionpaySimulator(options: UnionpaySimulatorOptions): Promise<UnionpaySimulator> {
   if (!options.pool && !options.databaseUrl) throw new Error('the UnionPay simulator needs a pool or a databaseUrl');
-  const ownPool = options.pool ? undefined : new pg.Pool({ connectionString: options.databaseUrl, max: 5, application_name: 'fen-sim-unionpay' });
-  // A PostgreSQL restart ends every connection with an 'error' event; unhandled, it crashed `fen sim`.
-  // The pool drops a dead client and connects afresh on the next query (found by test/chaos/postgres-restart.test.ts).
-  ownPool?.on('error', () => {});
-  ownPool?.on('connect', (client) => client.on('error', () => {}));
-  const pool = options.pool ?? ownPool!;
+  const { pool, ownPool } = openSimulatorPool(options, 'fen-sim-unionpay');
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? pino({ level: 'silent' });
   await ensureSchema(pool);
@@ -344,7 +285,7 @@ export async function createUnionpaySimulator(options: UnionpaySimulatorOptions)
   const app = Fastify({ logger: false, bodyLimit: requestBodyBytesMax });
   const holds = new AbortController();
   const parts: ServerParts = { app, context, signer, holds, adminToken: options.adminToken };
-  const loop = new DeliveryLoop(notifier, options.pollIntervalMs ?? defaultPollIntervalMs);
+  const loop = new DeliveryLoop(() => deliverDueNotifications(notifier), logger, options.pollIntervalMs ?? defaultPollIntervalMs, 'unionpay simulator delivery pass failed');
   // The stored certificate decides, not the option: it only shapes a CA made now.
   const signerName = signerNameOf(authority);
 

@@ -1,4 +1,7 @@
 import type pg from 'pg';
+import { faultsTableStatement } from '../shared/fault-store.js';
+import { notificationAttemptsTableStatement } from '../shared/notification-delivery.js';
+import { ensureSchemaOnce, withTransaction, type Executor, type SimulatorSchema } from '../shared/transactions.js';
 
 /**
  * The simulator's own state, in its own schema `sim_unionpay`, created by the
@@ -11,7 +14,7 @@ import type pg from 'pg';
  * refund points at its payment by orig_query_id.
  */
 
-export const simulatorSchema = 'sim_unionpay';
+export const simulatorSchema = 'sim_unionpay' satisfies SimulatorSchema;
 
 const schemaStatements = `
 CREATE SCHEMA IF NOT EXISTS sim_unionpay;
@@ -68,49 +71,15 @@ CREATE TABLE IF NOT EXISTS sim_unionpay.notifications (
   delivered_at    TIMESTAMPTZ
 );
 CREATE INDEX IF NOT EXISTS notifications_due ON sim_unionpay.notifications (next_attempt_at, id) WHERE state = 'pending';
-CREATE TABLE IF NOT EXISTS sim_unionpay.notification_attempts (
-  notification_id BIGINT NOT NULL REFERENCES sim_unionpay.notifications (id),
-  attempt         INTEGER NOT NULL,
-  copy            INTEGER NOT NULL,
-  attempted_at    TIMESTAMPTZ NOT NULL,
-  outcome         TEXT NOT NULL CHECK (outcome IN ('acknowledged', 'refused', 'failed', 'dropped')),
-  http_status     INTEGER,
-  reply           TEXT,
-  PRIMARY KEY (notification_id, attempt, copy)
-);
-CREATE TABLE IF NOT EXISTS sim_unionpay.faults (
-  id         BIGSERIAL PRIMARY KEY,
-  order_id   TEXT,
-  kind       TEXT NOT NULL,
-  settings   JSONB NOT NULL,
-  remaining  INTEGER CHECK (remaining IS NULL OR remaining >= 0),
-  created_at TIMESTAMPTZ NOT NULL
-);
+${notificationAttemptsTableStatement(simulatorSchema)}
+${faultsTableStatement(simulatorSchema, 'order_id')}
 `;
 
-export type Executor = pg.Pool | pg.PoolClient;
+export { withTransaction, type Executor };
 
 /** Creates the schema once, even when several simulator processes start together. */
 export async function ensureSchema(pool: pg.Pool): Promise<void> {
-  await withTransaction(pool, async (client) => {
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('${simulatorSchema}'))`);
-    await client.query(schemaStatements);
-  });
-}
-
-export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+  await ensureSchemaOnce(pool, simulatorSchema, schemaStatements);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,9 +1,19 @@
-import type pg from 'pg';
-import type { Clock } from '../../platform/clock.js';
-import type { Logger } from '../../platform/logging.js';
+import {
+  deliverDue,
+  postNotification,
+  recordDroppedAttempt,
+  scaledDelayMs,
+  sendCopies,
+  type AttemptResult,
+  type ClaimedNotification,
+  type CopyOutcome,
+  type DeliveryChannel,
+  type DeliveryContext,
+  type DeliveryReport,
+} from '../shared/notification-delivery.js';
 import { takeFault } from './faults.js';
 import { beijingRfc3339, encryptResource, newNotificationId, signedHeaders, withReportedAmount, type PlatformKey } from './protocol.js';
-import { findMerchant, type Executor } from './store.js';
+import { findMerchant, simulatorSchema, type Executor } from './store.js';
 
 /**
  * WeChat Pay's notifications: a JSON envelope whose `resource` is encrypted
@@ -30,29 +40,12 @@ export const wechatpayRetryDelaysMs = [
 export const notificationAttemptsMax = wechatpayRetryDelaysMs.length + 1;
 /** A notification held back by the reorder fault goes out on its own after this long (scaled), if nothing follows it. */
 const heldDurationMaxMs = 10 * minuteMs;
-const claimBatchSize = 100;
-const replyLengthStoredMax = 200;
 
-export interface NotifierContext {
-  pool: pg.Pool;
-  clock: Clock;
-  timeScale: number;
+export interface NotifierContext extends DeliveryContext {
   platformKey: PlatformKey;
-  logger: Logger;
-  /** How long one POST may take before it counts as failed. */
-  requestTimeoutMs: number;
 }
 
-export interface DeliveryReport {
-  /** Notifications attempted in this pass. */
-  attempted: number;
-  delivered: number;
-  /** Attempts that failed, were refused or were dropped by a fault, and will be retried. */
-  retrying: number;
-  abandoned: number;
-  /** HTTP requests made (duplicates count each copy). */
-  requestsSent: number;
-}
+export type { DeliveryReport };
 
 /** What a notification says, before it is encrypted for the merchant. */
 export interface NotificationContent {
@@ -68,10 +61,6 @@ export interface NotificationContent {
 
 // ---------------------------------------------------------------------------
 // Scheduling
-
-function scaled(context: NotifierContext, durationMs: number): number {
-  return Math.max(1, Math.round(durationMs * context.timeScale));
-}
 
 async function insertNotification(executor: Executor, content: NotificationContent, state: 'pending' | 'held', dueAt: Date, now: Date): Promise<void> {
   await executor.query(
@@ -102,14 +91,16 @@ export async function scheduleNotification(executor: Executor, context: Notifier
     return;
   }
   if (await takeFault(executor, 'notification_reorder', content.outTradeNo)) {
-    await insertNotification(executor, content, 'held', new Date(dueAt.getTime() + scaled(context, heldDurationMaxMs)), now);
+    await insertNotification(executor, content, 'held', new Date(dueAt.getTime() + scaledDelayMs(heldDurationMaxMs, context.timeScale)), now);
     return;
   }
   await insertNotification(executor, content, 'pending', dueAt, now);
 }
 
-interface ClaimedNotification {
-  id: number;
+// ---------------------------------------------------------------------------
+// Delivery: what WeChat Pay sends and when it counts as received; the loop itself is ../shared/notification-delivery.ts.
+
+interface WechatpayNotification extends ClaimedNotification {
   notificationId: string;
   mchId: string;
   outTradeNo: string;
@@ -118,47 +109,11 @@ interface ClaimedNotification {
   summary: string;
   originalType: string;
   resource: Record<string, unknown>;
-  attempts: number;
   createdAt: Date;
-  dueAt: Date;
 }
-
-/** Claims due notifications with a lease, so two simulator processes never send the same attempt. */
-async function claimDue(context: NotifierContext): Promise<ClaimedNotification[]> {
-  const now = context.clock.now();
-  const leaseUntil = new Date(now.getTime() + context.requestTimeoutMs * 2 + 60_000);
-  const result = await context.pool.query(
-    `WITH due AS (
-       SELECT id, next_attempt_at FROM sim_wechatpay.notifications
-       WHERE state IN ('pending', 'held') AND next_attempt_at <= $1
-       ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
-     UPDATE sim_wechatpay.notifications AS n SET next_attempt_at = $3, state = 'pending' FROM due WHERE n.id = due.id
-     RETURNING n.*, due.next_attempt_at AS due_at`,
-    [now, claimBatchSize, leaseUntil],
-  );
-  return result.rows
-    .map((row: Record<string, unknown>) => ({
-      id: Number(row.id),
-      notificationId: row.notification_id as string,
-      mchId: row.mchid as string,
-      outTradeNo: row.out_trade_no as string,
-      notifyUrl: row.notify_url as string,
-      eventType: row.event_type as string,
-      summary: row.summary as string,
-      originalType: row.original_type as string,
-      resource: row.resource as Record<string, unknown>,
-      attempts: Number(row.attempts),
-      createdAt: row.created_at as Date,
-      dueAt: row.due_at as Date,
-    }))
-    .sort((left, right) => left.dueAt.getTime() - right.dueAt.getTime() || left.id - right.id);
-}
-
-// ---------------------------------------------------------------------------
-// Delivery
 
 /** The envelope exactly as posted: the resource encrypted for the merchant, and the JSON text that is signed. */
-function notificationBody(notification: ClaimedNotification, resource: Record<string, unknown>, apiV3Key: string): string {
+function notificationBody(notification: WechatpayNotification, resource: Record<string, unknown>, apiV3Key: string): string {
   return JSON.stringify({
     id: notification.notificationId,
     create_time: beijingRfc3339(notification.createdAt),
@@ -169,40 +124,16 @@ function notificationBody(notification: ClaimedNotification, resource: Record<st
   });
 }
 
-type CopyOutcome = { outcome: 'acknowledged' | 'refused' | 'failed'; httpStatus: number | null; reply: string | null };
-
 async function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<CopyOutcome> {
-  try {
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': 'Mozilla/4.0 (Fen WeChat Pay simulator)', ...headers },
-      body,
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const reply = await response.text();
-    // WeChat Pay stops for 200 or 204 only; anything else, whatever the body says, is retried.
-    const acknowledged = response.status === 200 || response.status === 204;
-    return { outcome: acknowledged ? 'acknowledged' : 'refused', httpStatus: response.status, reply: reply.slice(0, replyLengthStoredMax) };
-  } catch (error) {
-    return { outcome: 'failed', httpStatus: null, reply: (error as Error).name };
-  }
-}
-
-async function recordAttempt(context: NotifierContext, notificationId: number, attempt: number, copy: number, outcome: CopyOutcome | 'dropped'): Promise<void> {
-  const row = outcome === 'dropped' ? { outcome: 'dropped', httpStatus: null, reply: null } : outcome;
-  await context.pool.query(
-    `INSERT INTO sim_wechatpay.notification_attempts (notification_id, attempt, copy, attempted_at, outcome, http_status, reply)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-    [notificationId, attempt, copy, context.clock.now(), row.outcome, row.httpStatus, row.reply],
-  );
+  const request = { headers: { 'content-type': 'application/json', 'user-agent': 'Mozilla/4.0 (Fen WeChat Pay simulator)', ...headers }, body };
+  // WeChat Pay stops for 200 or 204 only; anything else, whatever the body says, is retried.
+  return postNotification(url, request, timeoutMs, (httpStatus) => httpStatus === 200 || httpStatus === 204);
 }
 
 /** One attempt of one notification, with its faults; returns whether it was acknowledged and how many requests went out. */
-async function attemptDelivery(context: NotifierContext, notification: ClaimedNotification, attempt: number): Promise<{ acknowledged: boolean; requests: number }> {
-  if (await takeFault(context.pool, 'notification_drop', notification.outTradeNo)) {
-    await recordAttempt(context, notification.id, attempt, 1, 'dropped');
-    return { acknowledged: false, requests: 0 };
-  }
+async function attemptDelivery(context: NotifierContext, notification: WechatpayNotification, attempt: number): Promise<AttemptResult> {
+  const target = { notificationId: notification.id, attempt };
+  if (await takeFault(context.pool, 'notification_drop', notification.outTradeNo)) return recordDroppedAttempt(context, simulatorSchema, target);
   const merchant = await findMerchant(context.pool, notification.mchId);
   if (!merchant) throw new Error(`merchant ${notification.mchId} of a notification is gone`);
   const duplicate = await takeFault(context.pool, 'notification_duplicate', notification.outTradeNo);
@@ -210,34 +141,33 @@ async function attemptDelivery(context: NotifierContext, notification: ClaimedNo
   const resource = wrongAmount ? withReportedAmount(notification.resource, wrongAmount.amountFen) : notification.resource;
   const body = notificationBody(notification, resource, merchant.apiV3Key);
   const headers = signedHeaders(body, context.platformKey, context.clock.now());
-  const copies = duplicate?.copies ?? 1;
-  const outcomes = await Promise.all(Array.from({ length: copies }, () => postJson(notification.notifyUrl, body, headers, context.requestTimeoutMs)));
-  for (const [index, outcome] of outcomes.entries()) await recordAttempt(context, notification.id, attempt, index + 1, outcome);
-  return { acknowledged: outcomes.some((outcome) => outcome.outcome === 'acknowledged'), requests: copies };
+  return sendCopies(context, simulatorSchema, target, duplicate?.copies ?? 1, () => postJson(notification.notifyUrl, body, headers, context.requestTimeoutMs));
 }
 
-async function deliverOne(context: NotifierContext, notification: ClaimedNotification, report: DeliveryReport): Promise<void> {
-  const attempt = notification.attempts + 1;
-  const { acknowledged, requests } = await attemptDelivery(context, notification, attempt);
-  report.attempted += 1;
-  report.requestsSent += requests;
-  const now = context.clock.now();
-  if (acknowledged) {
-    report.delivered += 1;
-    await context.pool.query(`UPDATE sim_wechatpay.notifications SET state = 'delivered', attempts = $2, delivered_at = $3 WHERE id = $1`, [notification.id, attempt, now]);
-    return;
-  }
-  const delayMs = wechatpayRetryDelaysMs[attempt - 1];
-  if (delayMs === undefined) {
-    report.abandoned += 1;
-    await context.pool.query(`UPDATE sim_wechatpay.notifications SET state = 'abandoned', attempts = $2 WHERE id = $1`, [notification.id, attempt]);
-    context.logger.warn({ outTradeNo: notification.outTradeNo, eventType: notification.eventType, attempts: attempt }, 'wechatpay simulator gave up on a notification');
-    return;
-  }
-  report.retrying += 1;
-  const nextAttemptAt = new Date(now.getTime() + scaled(context, delayMs));
-  await context.pool.query('UPDATE sim_wechatpay.notifications SET attempts = $2, next_attempt_at = $3 WHERE id = $1', [notification.id, attempt, nextAttemptAt]);
-}
+const wechatpayDelivery: DeliveryChannel<NotifierContext, WechatpayNotification> = {
+  name: 'wechatpay',
+  schema: simulatorSchema,
+  retryDelaysMs: wechatpayRetryDelaysMs,
+  // A held notification goes out on its own once its deadline passes, if nothing followed it.
+  claimableStates: ['pending', 'held'],
+  columns: ['notification_id', 'mchid', 'out_trade_no', 'notify_url', 'event_type', 'summary', 'original_type', 'resource', 'created_at'],
+  fromRow: (row, claimed) => ({
+    ...claimed,
+    notificationId: row.notification_id as string,
+    mchId: row.mchid as string,
+    outTradeNo: row.out_trade_no as string,
+    notifyUrl: row.notify_url as string,
+    eventType: row.event_type as string,
+    summary: row.summary as string,
+    originalType: row.original_type as string,
+    resource: row.resource as Record<string, unknown>,
+    createdAt: row.created_at as Date,
+  }),
+  // Out-trade numbers are unique per merchant only, so the order is both.
+  sequenceKey: (notification) => `${notification.mchId}/${notification.outTradeNo}`,
+  attempt: attemptDelivery,
+  describe: (notification) => ({ outTradeNo: notification.outTradeNo, eventType: notification.eventType }),
+};
 
 /**
  * One pass of the delivery loop: every notification due now, in order within
@@ -245,20 +175,5 @@ async function deliverOne(context: NotifierContext, notification: ClaimedNotific
  * orders side by side.
  */
 export async function deliverDueNotifications(context: NotifierContext): Promise<DeliveryReport> {
-  const report: DeliveryReport = { attempted: 0, delivered: 0, retrying: 0, abandoned: 0, requestsSent: 0 };
-  for (;;) {
-    const claimed = await claimDue(context);
-    if (claimed.length === 0) return report;
-    const byOrder = new Map<string, ClaimedNotification[]>();
-    for (const notification of claimed) {
-      const key = `${notification.mchId}/${notification.outTradeNo}`;
-      byOrder.set(key, [...(byOrder.get(key) ?? []), notification]);
-    }
-    await Promise.all(
-      [...byOrder.values()].map(async (sequence) => {
-        for (const notification of sequence) await deliverOne(context, notification, report);
-      }),
-    );
-    if (claimed.length < claimBatchSize) return report;
-  }
+  return deliverDue(context, wechatpayDelivery);
 }

@@ -1,10 +1,13 @@
-import { createPublicKey, timingSafeEqual } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import pg from 'pg';
+import type pg from 'pg';
 import { pino } from 'pino';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logging.js';
+import { badRequest, registerSharedAdminRoutes, requireAdminToken } from '../shared/admin-routes.js';
+import { DeliveryLoop } from '../shared/delivery-loop.js';
+import { openSimulatorPool } from '../shared/transactions.js';
 import { handleApiRequest, handleBillDownload, type ApiContext, type ApiOutcome, type ApiRequest } from './api.js';
 import { billUrlSecret, defaultWechatpayBillSettings, type BillFileReply } from './bills.js';
 import type { ApiOperation } from './faults.js';
@@ -250,11 +253,6 @@ async function openJsapiPayment(pool: pg.Pool, request: FastifyRequest, reply: F
   return reply.redirect(`/wechatpay/pay/${trade.payerToken}`, 302);
 }
 
-function tokenMatches(expected: string, given: unknown): boolean {
-  if (typeof given !== 'string' || given.length !== expected.length) return false;
-  return timingSafeEqual(Buffer.from(given), Buffer.from(expected));
-}
-
 const registerMerchantSchema = z.object({
   mchId: z.string().regex(/^\d{8,12}$/),
   apiV3Key: z.string().regex(/^[\x21-\x7e]{32}$/),
@@ -279,11 +277,8 @@ function plain(value: object): Record<string, unknown> {
 
 function registerAdmin(parts: ServerParts, simulator: () => WechatpaySimulator): void {
   const { app, adminToken } = parts;
-  app.addHook('onRequest', async (request, reply) => {
-    if (!request.url.startsWith('/__sim/') || adminToken === undefined) return;
-    if (!tokenMatches(adminToken, request.headers['x-sim-admin-token'])) return reply.code(401).send({ error: 'admin token required' });
-  });
-  const badRequest = (reply: FastifyReply, error: z.ZodError) => reply.code(400).send({ error: 'invalid request', issues: error.issues });
+  requireAdminToken(app, adminToken);
+  registerSharedAdminRoutes(app, { settingSchema: faultSettingSchema, orderKey: 'outTradeNo', body: (request) => jsonBody(request), simulator });
   app.get('/__sim/platform-key', async () => ({ publicKeyId: simulator().platformPublicKeyId, publicKeyPem: simulator().platformPublicKeyPem, baseUrl: simulator().baseUrl }));
   app.post('/__sim/merchants', async (request, reply) => {
     const parsed = registerMerchantSchema.safeParse(jsonBody(request));
@@ -291,18 +286,6 @@ function registerAdmin(parts: ServerParts, simulator: () => WechatpaySimulator):
     await simulator().registerMerchant(parsed.data);
     return reply.code(201).send({ mchId: parsed.data.mchId });
   });
-  app.get('/__sim/faults', async () => ({ faults: await simulator().listFaults() }));
-  app.post('/__sim/faults', async (request, reply) => {
-    const parsed = faultSettingSchema.safeParse(jsonBody(request));
-    if (!parsed.success) return badRequest(reply, parsed.error);
-    return reply.code(201).send(await simulator().setFault(parsed.data));
-  });
-  app.delete('/__sim/faults', async (request) => {
-    const { outTradeNo } = request.query as { outTradeNo?: string };
-    return { cleared: await simulator().clearFaults(outTradeNo ? { outTradeNo } : {}) };
-  });
-  app.delete('/__sim/faults/:id', async (request) => ({ cleared: await simulator().clearFaults({ id: Number((request.params as { id: string }).id) }) }));
-  app.post('/__sim/notifications/deliver', async () => simulator().deliverDueNotifications());
   app.post('/__sim/refunds/complete', async (request) => {
     const { outRefundNo } = request.query as { outRefundNo?: string };
     return { completed: await simulator().completeRefunds(outRefundNo ? { outRefundNo } : {}) };
@@ -311,44 +294,6 @@ function registerAdmin(parts: ServerParts, simulator: () => WechatpaySimulator):
     const trade = await simulator().findTrade((request.params as { outTradeNo: string }).outTradeNo);
     return trade ? plain(trade) : reply.code(404).send({ error: 'no such trade' });
   });
-  app.get('/healthz', async () => ({ status: 'ok' }));
-}
-
-/**
- * The background half: a timer that runs one pass at a time (a slow notify
- * URL must not pile passes up) — due refunds complete, then due notifications
- * go out. Tests leave it off and call deliverDueNotifications() themselves.
- */
-class DeliveryLoop {
-  private timer: NodeJS.Timeout | undefined;
-  private currentPass: Promise<void> | undefined;
-
-  constructor(
-    private readonly pass: () => Promise<unknown>,
-    private readonly logger: Logger,
-    private readonly intervalMs: number,
-  ) {}
-
-  start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      if (this.currentPass) return;
-      this.currentPass = this.pass()
-        .then(() => undefined)
-        .catch((error: unknown) => this.logger.error({ error: (error as Error).message }, 'wechatpay simulator delivery pass failed'))
-        .finally(() => {
-          this.currentPass = undefined;
-        });
-    }, this.intervalMs);
-    this.timer.unref();
-  }
-
-  /** Stops the timer and waits for a pass in progress, so the pool can close after it. */
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.currentPass;
-  }
 }
 
 async function registerSimulatorMerchant(pool: pg.Pool, clock: Clock, input: RegisterMerchantInput): Promise<void> {
@@ -390,12 +335,7 @@ function createApiContext(
 /** Creates the schema if needed, loads or makes the platform key, and builds the server (not yet listening). */
 export async function createWechatpaySimulator(options: WechatpaySimulatorOptions): Promise<WechatpaySimulator> {
   if (!options.pool && !options.databaseUrl) throw new Error('the WeChat Pay simulator needs a pool or a databaseUrl');
-  const ownPool = options.pool ? undefined : new pg.Pool({ connectionString: options.databaseUrl, max: 5 });
-  // A PostgreSQL restart ends every connection with an 'error' event; unhandled, it crashed `fen sim`.
-  // The pool drops a dead client and connects afresh on the next query (found by test/chaos/postgres-restart.test.ts).
-  ownPool?.on('error', () => {});
-  ownPool?.on('connect', (client) => client.on('error', () => {}));
-  const pool = options.pool ?? ownPool!;
+  const { pool, ownPool } = openSimulatorPool(options);
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? pino({ level: 'info', base: { service: 'wechatpay-simulator' } });
   await ensureSchema(pool);
@@ -410,7 +350,7 @@ export async function createWechatpaySimulator(options: WechatpaySimulatorOption
     const refundsCompleted = await completeRefunds(context, { dueBy: clock.now() });
     return { ...(await deliverDueNotifications(notifier)), refundsCompleted };
   };
-  const loop = new DeliveryLoop(pass, logger, options.pollIntervalMs ?? defaultPollIntervalMs);
+  const loop = new DeliveryLoop(pass, logger, options.pollIntervalMs ?? defaultPollIntervalMs, 'wechatpay simulator delivery pass failed');
 
   const simulator: WechatpaySimulator = {
     app,

@@ -1,6 +1,9 @@
 import { generateKeyPairSync, randomInt } from 'node:crypto';
 import type pg from 'pg';
 import type { PlatformKey } from './protocol.js';
+import { faultsTableStatement } from '../shared/fault-store.js';
+import { notificationAttemptsTableStatement } from '../shared/notification-delivery.js';
+import { ensureSchemaOnce, withTransaction, type Executor, type SimulatorSchema } from '../shared/transactions.js';
 
 /**
  * The simulator's own state, in its own schema `sim_wechatpay`, created by the
@@ -10,7 +13,7 @@ import type { PlatformKey } from './protocol.js';
  * WeChat Pay, which holds them too, and never a place for real keys.
  */
 
-export const simulatorSchema = 'sim_wechatpay';
+export const simulatorSchema = 'sim_wechatpay' satisfies SimulatorSchema;
 
 const schemaStatements = `
 CREATE SCHEMA IF NOT EXISTS sim_wechatpay;
@@ -87,16 +90,7 @@ CREATE TABLE IF NOT EXISTS sim_wechatpay.notifications (
   delivered_at    TIMESTAMPTZ
 );
 CREATE INDEX IF NOT EXISTS notifications_due ON sim_wechatpay.notifications (next_attempt_at, id) WHERE state = 'pending';
-CREATE TABLE IF NOT EXISTS sim_wechatpay.notification_attempts (
-  notification_id BIGINT NOT NULL REFERENCES sim_wechatpay.notifications (id),
-  attempt         INTEGER NOT NULL,
-  copy            INTEGER NOT NULL,
-  attempted_at    TIMESTAMPTZ NOT NULL,
-  outcome         TEXT NOT NULL CHECK (outcome IN ('acknowledged', 'refused', 'failed', 'dropped')),
-  http_status     INTEGER,
-  reply           TEXT,
-  PRIMARY KEY (notification_id, attempt, copy)
-);
+${notificationAttemptsTableStatement(simulatorSchema)}
 -- Each trade bill as built for a tradebill request and served by its download_url: built once,
 -- so the file downloaded is exactly the one hash_value names, whatever faults change meanwhile.
 CREATE TABLE IF NOT EXISTS sim_wechatpay.bills (
@@ -107,39 +101,14 @@ CREATE TABLE IF NOT EXISTS sim_wechatpay.bills (
   sha1       TEXT NOT NULL,
   created_at TIMESTAMPTZ NOT NULL
 );
-CREATE TABLE IF NOT EXISTS sim_wechatpay.faults (
-  id           BIGSERIAL PRIMARY KEY,
-  out_trade_no TEXT,
-  kind         TEXT NOT NULL,
-  settings     JSONB NOT NULL,
-  remaining    INTEGER CHECK (remaining IS NULL OR remaining >= 0),
-  created_at   TIMESTAMPTZ NOT NULL
-);
+${faultsTableStatement(simulatorSchema, 'out_trade_no')}
 `;
 
-export type Executor = pg.Pool | pg.PoolClient;
+export { withTransaction, type Executor };
 
 /** Creates the schema once, even when several simulator processes start together. */
 export async function ensureSchema(pool: pg.Pool): Promise<void> {
-  await withTransaction(pool, async (client) => {
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('${simulatorSchema}'))`);
-    await client.query(schemaStatements);
-  });
-}
-
-export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+  await ensureSchemaOnce(pool, simulatorSchema, schemaStatements);
 }
 
 const platformKeySettings = ['platform_key_id', 'platform_private_key', 'platform_public_key'] as const;
