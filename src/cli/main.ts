@@ -10,6 +10,7 @@ import { EmbeddedDatabaseError } from '../platform/db/index.js';
 import { openPlatform, type Platform } from '../main/bootstrap.js';
 import { startApiRole, startWorkerRole, stopOnSignals, type RunningRole } from '../main/roles.js';
 import { registerBillCommand } from './bill.js';
+import { registerReconcileCommand } from './reconcile.js';
 
 /**
  * The `fen` command: one codebase, several roles, and the operator's tools.
@@ -158,6 +159,7 @@ audit
   });
 
 registerBillCommand(program);
+registerReconcileCommand(program);
 
 /**
  * The roles keep the process alive after their action returns; every other

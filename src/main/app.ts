@@ -6,6 +6,7 @@ import { registerCashierRoutes } from '../cashier/index.js';
 import { registerLedgerRoutes } from '../ledger/index.js';
 import { registerMerchantRoutes } from '../merchants/index.js';
 import { registerChannelNotificationRoutes, registerPaymentRoutes } from '../payments/index.js';
+import { registerReconciliationRoutes } from '../reconciliation/index.js';
 import { registerRoutingRoutes } from '../routing/index.js';
 import type { PlatformContext } from '../platform/context.js';
 import { createHttpServer } from '../platform/http/index.js';
@@ -36,6 +37,7 @@ export async function buildApp(context: PlatformContext, options: BuildAppOption
   registerPaymentRoutes(app, context);
   registerCashierRoutes(app, context);
   registerChannelNotificationRoutes(app, context);
+  registerReconciliationRoutes(app, context);
   if (options.extraRoutes) await options.extraRoutes(app);
   await app.ready();
   return app;

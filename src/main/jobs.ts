@@ -2,6 +2,7 @@ import { appCron, appJobHandlers } from '../apps/index.js';
 import { authCron, authJobHandlers } from '../auth/index.js';
 import { paymentCron, paymentJobHandlers } from '../payments/index.js';
 import type { PlatformContext } from '../platform/context.js';
+import { reconciliationCron, reconciliationJobHandlers } from '../reconciliation/index.js';
 import type { CronSpec, JobHandler } from '../platform/jobs/index.js';
 
 /**
@@ -9,7 +10,7 @@ import type { CronSpec, JobHandler } from '../platform/jobs/index.js';
  * index.ts; the worker role runs them all.
  */
 export function jobHandlers(context: PlatformContext): Record<string, JobHandler> {
-  return { ...appJobHandlers(context), ...authJobHandlers(context), ...paymentJobHandlers(context) };
+  return { ...appJobHandlers(context), ...authJobHandlers(context), ...paymentJobHandlers(context), ...reconciliationJobHandlers(context) };
 }
 
-export const jobCron: CronSpec[] = [...appCron, ...authCron, ...paymentCron];
+export const jobCron: CronSpec[] = [...appCron, ...authCron, ...paymentCron, ...reconciliationCron];

@@ -194,6 +194,9 @@ export interface ChannelAccountsTable {
   circuit_open_until: Timestamp | null;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** Added by 0004_reconciliation: the fee the channel is expected to charge, and when the daily reconciliation runs (Beijing HH:MM). */
+  channel_fee_rate_basis_points: Generated<bigint>;
+  recon_time: Generated<string>;
 }
 
 export interface PaymentRoutesTable {
@@ -349,4 +352,95 @@ export interface Database {
   events: EventsTable;
   event_deliveries: EventDeliveriesTable;
   alerts: AlertsTable;
+  recon_batches: ReconBatchesTable;
+  recon_differences: ReconDifferencesTable;
+  recon_pool: ReconPoolTable;
+}
+
+export type ReconBatchStatus = 'running' | 'not_ready' | 'failed' | 'holding' | 'differences' | 'balanced';
+export type ReconDifferenceKind = 'missing_local' | 'missing_channel' | 'amount_mismatch' | 'status_mismatch' | 'fee_mismatch' | 'fund_flow' | 'internal';
+export type ReconResolution = 'notification_applied' | 'exception_refund' | 'suspense' | 'trust_channel' | 'trust_fen' | 'accepted';
+
+export interface ReconBatchesTable {
+  id: string;
+  channel_account_id: string;
+  channel: string;
+  mode: 'shared' | 'own';
+  bill_date: ColumnType<string, string, string>;
+  status: ReconBatchStatus;
+  currency: Generated<string>;
+  lines_channel: Generated<number>;
+  lines_local: Generated<number>;
+  matched: Generated<number>;
+  channel_payments_amount: Generated<bigint>;
+  channel_refunds_amount: Generated<bigint>;
+  channel_fee_amount: Generated<bigint>;
+  channel_net_amount: Generated<bigint>;
+  fees_booked_amount: Generated<bigint>;
+  ledger_net_amount: bigint | null;
+  open_delta_amount: bigint | null;
+  fund_flow_drift: bigint | null;
+  run_count: Generated<number>;
+  error_code: string | null;
+  error_message: string | null;
+  started_at: Timestamp | null;
+  finished_at: Timestamp | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ReconDifferencesTable {
+  id: string;
+  batch_id: string;
+  channel_account_id: string;
+  bill_date: ColumnType<string, string, string>;
+  kind: ReconDifferenceKind;
+  dedupe_key: string;
+  line_kind: 'payment' | 'refund' | null;
+  channel_trade_no: string | null;
+  out_trade_no: string | null;
+  out_refund_no: string | null;
+  payment_id: string | null;
+  refund_id: string | null;
+  merchant_id: string | null;
+  currency: string;
+  channel_amount: bigint | null;
+  local_amount: bigint | null;
+  local_booked: bigint | null;
+  channel_fee: bigint | null;
+  expected_fee: bigint | null;
+  channel_status: string | null;
+  local_status: string | null;
+  delta: bigint;
+  occurred_at: Timestamp | null;
+  line_number: number | null;
+  detail: string;
+  status: 'open' | 'resolved' | 'withdrawn';
+  resolution: ReconResolution | null;
+  resolution_reason: string | null;
+  resolved_by: string | null;
+  resolved_at: Timestamp | null;
+  entry_id: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ReconPoolTable {
+  channel_account_id: string;
+  item_key: string;
+  item_type: 'payment' | 'refund' | 'exception';
+  item_id: string;
+  line_kind: 'payment' | 'refund';
+  payment_id: string;
+  merchant_id: string | null;
+  channel_trade_no: string | null;
+  currency: string;
+  amount: bigint;
+  booked: Generated<bigint>;
+  business_at: Timestamp;
+  origin_date: ColumnType<string, string, string>;
+  status: 'held' | 'matched' | 'expired';
+  matched_batch_id: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
 }
