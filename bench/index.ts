@@ -7,6 +7,9 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { connectDatabase, migrateToLatest, startEmbeddedPostgres, type EmbeddedDatabase } from '../src/platform/db/index.js';
 import { ledgerSection } from './ledger.js';
+import { reconSection } from './recon.js';
+import { paymentsSection } from './payments.js';
+import { scaleSection } from './scale.js';
 
 /**
  * `npm run bench`: runs every benchmark section against one PostgreSQL server
@@ -42,7 +45,7 @@ export interface BenchSection {
   run(context: BenchContext): Promise<SectionReport>;
 }
 
-const sections: BenchSection[] = [ledgerSection];
+const sections: BenchSection[] = [ledgerSection, paymentsSection, scaleSection, reconSection];
 
 /** Keys later benchmarks will fill; present as null so the file's shape is stable. */
 const pendingKeys = ['payments_per_s', 'pgbench_tps', 'payments_vs_pgbench', 'create_p50_ms', 'create_p99_ms', 'recon_vs_parse', 'recon_peak_rss_mb', 'scale_2x2_vs_1x1'];

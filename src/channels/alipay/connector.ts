@@ -22,7 +22,7 @@ import type {
 } from '../connector.js';
 import { channelMethods } from '../connector.js';
 import { downloadAlipayBill } from './bill.js';
-import { assertUsableKeys, notificationFields, notificationSignatureValid, privateKeyTypeOf } from './signature.js';
+import { assertUsableKeys, notificationFields, notificationSignatureValid, privateKeyTypeOf, useParsedKeys } from './signature.js';
 import {
   alipayCurrency,
   closeCall,
@@ -111,6 +111,7 @@ export class AlipayConnector implements ChannelConnector {
       // Keep Alipay's snake_case keys: the transformers read the wire names.
       camelcase: false,
     });
+    useParsedKeys(this.sdk);
   }
 
   async createPayment(request: CreatePaymentRequest): Promise<CreatePaymentResult> {
