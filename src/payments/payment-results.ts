@@ -32,7 +32,11 @@ export function observationOf(result: PaymentStatusResult): ChannelObservation {
       return result.reason === 'declined' ? { kind: 'failed', channelTradeNo: result.facts.channelTradeNo ?? null, reason: 'declined' } : { kind: 'closed', channelTradeNo: result.facts.channelTradeNo ?? null };
     case 'amount_mismatch':
       // Money reported with another amount is an exception when it says paid; otherwise only suspicious.
-      if (result.reportedStatus === 'succeeded') {
+      // A "success" of 0.00 moved no money: there is nothing to hold in suspense (an exception
+      // holds a positive amount), so it is only suspicious too. Before, it broke the exception's
+      // CHECK (amount > 0): every copy of the notification was answered "fail" with an internal
+      // error and no alert. Found by test/fuzz/channels-and-cashier.test.ts (FUZZ_SEED=41).
+      if (result.reportedStatus === 'succeeded' && result.reported.amount > 0n) {
         return { kind: 'succeeded', amount: result.reported.amount, currency: result.reported.currency, channelTradeNo: result.facts.channelTradeNo ?? result.facts.outTradeNo, paidAt: result.facts.paidAt ?? new Date(0) };
       }
       return { kind: 'unknown', reason: 'amount differs on an unpaid answer' };
@@ -134,7 +138,7 @@ export async function scheduleQuery(context: PlatformContext, paymentId: string,
 /** Applies one channel answer; returns the payment as it stands afterwards. */
 export async function applyPaymentResult(context: PlatformContext, payment: PaymentRow, result: PaymentStatusResult, options: { attempt?: number } = {}): Promise<PaymentRow> {
   const observed = observationOf(result);
-  if (result.status === 'amount_mismatch' && result.reportedStatus !== 'succeeded') {
+  if (result.status === 'amount_mismatch' && (result.reportedStatus !== 'succeeded' || result.reported.amount <= 0n)) {
     await raiseAlert(context.db, context.clock, { kind: 'amount_mismatch', severity: 'critical', merchantId: payment.merchant_id, subjectId: payment.id, message: `channel reported ${result.reported.amount} for payment ${payment.id} of ${payment.amount}` });
   }
   const decision = decide({ status: payment.status, amount: payment.amount, currency: currencyOf(payment), channelTradeNo: payment.channel_trade_no }, observed);

@@ -54,7 +54,16 @@ const createBody = z
   })
   .strict();
 
-const routeBody = z.object({ channel_account_ids: z.array(z.string().regex(/^cha_[0-9a-z]{26}$/)).max(10) }).strict();
+// Each account at most once: a repeated id broke the route's primary key and answered 500.
+// Found by test/fuzz/operator-api.test.ts (PUT /admin/v1/apps/{id}/routes/{method}).
+const routeBody = z
+  .object({
+    channel_account_ids: z
+      .array(z.string().regex(/^cha_[0-9a-z]{26}$/))
+      .max(10)
+      .refine((ids) => new Set(ids).size === ids.length, 'each channel account may appear only once'),
+  })
+  .strict();
 const routeParams = z.object({ id: z.string().regex(/^app_[0-9a-z]{26}$/, 'must be an app id'), method: z.string().min(1).max(32) });
 
 export function registerRoutingRoutes(app: FastifyInstance, context: PlatformContext): void {

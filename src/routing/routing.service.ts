@@ -66,6 +66,13 @@ export async function createChannelAccount(context: PlatformContext, actor: Acto
   const id = newId('channelAccount');
   const now = context.clock.now();
   return context.db.transaction().execute(async (trx) => {
+    // An own account names a merchant that must exist: without this check the
+    // foreign key refused the insert and the operator got a 500. Found by
+    // test/fuzz/operator-api.test.ts (POST /admin/v1/channel-accounts, mode own,
+    // a well-formed merchant id that does not exist).
+    if (input.merchantId !== null && !(await trx.selectFrom('merchants').select('id').where('id', '=', input.merchantId).executeTakeFirst())) {
+      throw new FenError('merchant_not_found', `no merchant ${input.merchantId}`);
+    }
     const row = await trx
       .insertInto('channel_accounts')
       .values({
