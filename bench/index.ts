@@ -59,6 +59,15 @@ function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
 }
 
+/** FEN_BENCH_SECTIONS=payments,recon runs only those sections (for working on one figure); the default is all. */
+function selectedSections(): BenchSection[] {
+  const wanted = process.env.FEN_BENCH_SECTIONS?.split(',').map((name) => name.trim()).filter(Boolean);
+  if (!wanted?.length) return sections;
+  const unknown = wanted.filter((name) => !sections.some((section) => section.name === name));
+  if (unknown.length) throw new Error(`FEN_BENCH_SECTIONS names no section ${unknown.join(', ')}; there are ${sections.map((section) => section.name).join(', ')}`);
+  return sections.filter((section) => wanted.includes(section.name));
+}
+
 function measureMs(): number {
   const seconds = Number(process.env.FEN_BENCH_SECONDS ?? measureSecondsDefault);
   if (!Number.isFinite(seconds) || seconds <= 0 || seconds > measureSecondsMax) throw new Error(`FEN_BENCH_SECONDS must be between 0 and ${measureSecondsMax}`);
@@ -146,7 +155,7 @@ async function main(): Promise<void> {
   try {
     const version = await adminQuery(server.url, 'SHOW server_version');
     results.postgres_version = String(version.rows[0]?.server_version ?? 'unknown');
-    for (const section of sections) {
+    for (const section of selectedSections()) {
       log(`section ${section.name}`);
       const report = await withFreshDatabase(server.url, (databaseUrl) =>
         section.run({ databaseUrl, timing: { warmupMs, measureMs: measureMs(), rounds }, log }),

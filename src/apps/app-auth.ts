@@ -1,13 +1,12 @@
 import type { FastifyRequest } from 'fastify';
 import { hexDigestsEqual, signRequest, signatureHeaders } from '../../sdk/index.js';
-import { merchantStatusOf } from '../merchants/index.js';
 import { unixSeconds } from '../platform/clock.js';
 import type { PlatformContext } from '../platform/context.js';
 import { FenError } from '../platform/errors.js';
 import type { RouteHook } from '../platform/http/index.js';
 import { isId } from '../platform/ids.js';
 import { limits } from '../platform/limits.js';
-import { findApp, selectLiveSecrets, type AppRow } from './apps.repository.js';
+import { findAppForAuthentication, type AppForAuthentication } from './apps.repository.js';
 import { appSecretSealContext } from './apps.service.js';
 import { isAddressAllowed } from './ip-allowlist.js';
 
@@ -50,14 +49,13 @@ function readAuthHeaders(request: FastifyRequest): AuthHeaders {
   return { appId, timestamp, nonce, signature };
 }
 
-async function verifySignature(context: PlatformContext, app: AppRow, headers: AuthHeaders, request: FastifyRequest): Promise<void> {
-  const secrets = await selectLiveSecrets(context.db, [app.id], context.clock.now(), 'api');
+function verifySignature(context: PlatformContext, app: AppForAuthentication, headers: AuthHeaders, request: FastifyRequest): void {
   const signed = { method: request.method, pathWithQuery: request.url, timestamp: headers.timestamp, nonce: headers.nonce, body: request.rawBody ?? '' };
   const given = headers.signature;
   // Every live secret is tried (the current one and any still in grace); no early exit, so timing does not tell them apart.
   let matched = false;
-  for (const row of secrets) {
-    const secret = context.secretBox.open(row.secret_sealed, appSecretSealContext(app.id, 'api'));
+  for (const sealed of app.api_secrets_sealed) {
+    const secret = context.secretBox.open(sealed, appSecretSealContext(app.id, 'api'));
     matched = hexDigestsEqual(signRequest(secret, signed), given) || matched;
   }
   if (!matched) {
@@ -94,11 +92,10 @@ async function recordNonce(context: PlatformContext, appId: string, nonce: strin
   return result.numInsertedOrUpdatedRows === 1n;
 }
 
-async function checkStanding(context: PlatformContext, app: AppRow, request: FastifyRequest): Promise<void> {
+function checkStanding(app: AppForAuthentication, request: FastifyRequest): void {
   if (app.status !== 'active') throw new FenError('app_disabled', `app ${app.id} is disabled`);
-  const merchantStatus = await merchantStatusOf(context.db, app.merchant_id);
-  if (merchantStatus !== 'active') {
-    throw new FenError('merchant_disabled', `merchant ${app.merchant_id} is ${merchantStatus ?? 'missing'}; its apps cannot use the API`);
+  if (app.merchant_status !== 'active') {
+    throw new FenError('merchant_disabled', `merchant ${app.merchant_id} is ${app.merchant_status ?? 'missing'}; its apps cannot use the API`);
   }
   if (!isAddressAllowed(app.ip_allowlist, request.ip)) {
     throw new FenError('ip_not_allowed', `requests from ${request.ip} are not in app ${app.id}'s IP allow-list`);
@@ -112,16 +109,16 @@ export function createAppAuthenticator(context: PlatformContext): RouteHook {
     if (!noncePattern.test(headers.nonce)) {
       throw new FenError('nonce_invalid', `Fen-Nonce must be ${limits.nonceLengthMin} to ${limits.nonceLengthMax} characters from A-Z, a-z, 0-9, _ and -`);
     }
-    const app = isId('app', headers.appId) ? await findApp(context.db, headers.appId) : undefined;
+    const app = isId('app', headers.appId) ? await findAppForAuthentication(context.db, headers.appId, context.clock.now()) : undefined;
     if (!app) throw new FenError('unknown_app', `no app ${headers.appId}`);
     if (!signaturePattern.test(headers.signature)) throw new FenError('invalid_signature', 'Fen-Signature must be 64 lowercase hex characters');
-    await verifySignature(context, app, headers, request);
+    verifySignature(context, app, headers, request);
     checkTimestamp(context, headers.timestamp);
     if (!(await recordNonce(context, app.id, headers.nonce))) {
       request.log.warn({ app_id: app.id }, 'merchant API request replayed a nonce');
       throw new FenError('nonce_reused', 'this Fen-Nonce was already used; send a fresh random nonce with every request');
     }
-    await checkStanding(context, app, request);
+    checkStanding(app, request);
     request.appAuth = { appId: app.id, merchantId: app.merchant_id, enabledMethods: app.enabled_methods, notifyUrl: app.notify_url };
     request.actor = { type: 'app', id: app.id, roles: [], ip: request.ip, merchantId: app.merchant_id };
   };

@@ -15,6 +15,32 @@ export async function findApp(executor: DbExecutor, id: string, options: { lock?
   return statement.executeTakeFirst();
 }
 
+export interface AppForAuthentication extends AppRow {
+  merchant_status: string | null;
+  /** The sealed API secrets still live at the given time, newest first. */
+  api_secrets_sealed: string[];
+}
+
+/**
+ * Everything the merchant-API authenticator needs, in one round trip: the app,
+ * its merchant's status and its live API secrets. It runs before every signed
+ * request, so it joins the merchants table here rather than asking the
+ * merchants module in a second query.
+ */
+export async function findAppForAuthentication(executor: DbExecutor, id: string, now: Date): Promise<AppForAuthentication | undefined> {
+  return executor
+    .selectFrom('apps')
+    .leftJoin('merchants', 'merchants.id', 'apps.merchant_id')
+    .selectAll('apps')
+    .select('merchants.status as merchant_status')
+    .select(
+      sql<string[]>`coalesce((SELECT array_agg(s.secret_sealed ORDER BY s.created_at DESC, s.id DESC) FROM app_secrets s
+        WHERE s.app_id = apps.id AND s.kind = 'api' AND (s.retires_at IS NULL OR s.retires_at > ${now})), '{}')`.as('api_secrets_sealed'),
+    )
+    .where('apps.id', '=', id)
+    .executeTakeFirst();
+}
+
 export async function updateAppRow(executor: DbExecutor, id: string, changes: Updateable<AppsTable>): Promise<AppRow> {
   return executor.updateTable('apps').set(changes).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
 }

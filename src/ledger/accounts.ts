@@ -45,6 +45,11 @@ export interface LedgerAccount extends AccountSpec {
 }
 
 const hot = limits.hotAccountSlots;
+/**
+ * Fewer slots than the platform's accounts: one merchant's payments are a
+ * share of the platform's, and a balance read sums every slot.
+ */
+const merchantPendingSlots = 8;
 
 /** Ready-made specs for every account in the chart, so callers cannot get a type or slot count wrong. */
 export const accountSpecs = {
@@ -56,7 +61,8 @@ export const accountSpecs = {
     slotCount: hot,
     noOverdraft: false,
   }),
-  merchantPending: (merchantId: string, currency: Currency): AccountSpec => merchantSpec(accountCodes.merchantPending(merchantId), merchantId, currency, false),
+  // Every payment of a merchant credits its pending account: for a busy merchant it is the hottest account there is.
+  merchantPending: (merchantId: string, currency: Currency): AccountSpec => ({ ...merchantSpec(accountCodes.merchantPending(merchantId), merchantId, currency, false), slotCount: merchantPendingSlots }),
   merchantAvailable: (merchantId: string, currency: Currency): AccountSpec => merchantSpec(accountCodes.merchantAvailable(merchantId), merchantId, currency, true),
   merchantReserve: (merchantId: string, currency: Currency): AccountSpec => merchantSpec(accountCodes.merchantReserve(merchantId), merchantId, currency, false),
   platformFeeIncome: (currency: Currency): AccountSpec => platformSpec(accountCodes.platformFeeIncome(), currency, 'revenue'),

@@ -98,27 +98,30 @@ async function recordOutcome(
   outcome: { statusCode: number | null; error: string | null; latencyMs: number; manual: boolean },
 ): Promise<void> {
   const now = context.clock.now();
-  const delivered = outcome.error === null;
-  const next = delivered ? null : nextAttemptAt({ attemptsMade: event.attempts, failedAt: now });
-  await context.db.transaction().execute(async (trx) => {
-    await trx
-      .insertInto('event_deliveries')
-      .values({
-        event_id: event.id,
-        attempt: event.attempts,
-        merchant_id: event.merchant_id,
-        url: event.notify_url,
-        attempted_at: now,
-        status_code: outcome.statusCode,
-        latency_ms: outcome.latencyMs,
-        error: outcome.error,
-        manual: outcome.manual,
-      })
+  const attempt = {
+    event_id: event.id,
+    attempt: event.attempts,
+    merchant_id: event.merchant_id,
+    url: event.notify_url,
+    attempted_at: now,
+    status_code: outcome.statusCode,
+    latency_ms: outcome.latencyMs,
+    error: outcome.error,
+    manual: outcome.manual,
+  };
+  if (outcome.error === null) {
+    // The common case, in one statement: the attempt and the event's new state commit together.
+    await context.db
+      .with('attempt', (db) => db.insertInto('event_deliveries').values(attempt))
+      .updateTable('events')
+      .set({ delivery_status: 'delivered', delivered_at: now, next_attempt_at: null })
+      .where('id', '=', event.id)
       .execute();
-    if (delivered) {
-      await trx.updateTable('events').set({ delivery_status: 'delivered', delivered_at: now, next_attempt_at: null }).where('id', '=', event.id).execute();
-      return;
-    }
+    return;
+  }
+  const next = nextAttemptAt({ attemptsMade: event.attempts, failedAt: now });
+  await context.db.transaction().execute(async (trx) => {
+    await trx.insertInto('event_deliveries').values(attempt).execute();
     // A failed resend by hand leaves a delivered or given-up event as it was.
     if (event.delivery_status !== 'pending') return;
     const exhausted = next === null || event.attempts >= webhookAttemptsMax;

@@ -3,7 +3,7 @@ import { normalise } from '../platform/canonical-json.js';
 import type { Clock } from '../platform/clock.js';
 import type { DbExecutor, DbTransaction } from '../platform/db/index.js';
 import { newId } from '../platform/ids.js';
-import { enqueueJob } from '../platform/jobs/index.js';
+import { addJobExpression } from '../platform/jobs/index.js';
 
 /**
  * Events are what Fen tells an app (`payment.succeeded`, `refund.failed`, …).
@@ -31,26 +31,35 @@ export async function recordEvent(trx: DbTransaction, clock: Clock, event: NewEv
   const id = newId('event');
   const now = clock.now();
   const body = JSON.stringify({ id, type: event.type, created_at: now.toISOString(), data: normalise(event.data) });
+  const values = {
+    id,
+    merchant_id: event.merchantId,
+    app_id: event.appId,
+    type: event.type,
+    object_id: event.objectId,
+    body,
+    notify_url: event.notifyUrl,
+    delivery_status: event.notifyUrl ? ('pending' as const) : ('no_endpoint' as const),
+    attempts: 0,
+    next_attempt_at: event.notifyUrl ? now : null,
+    created_at: now,
+  };
+  // The event and its first delivery job in one statement: the job is queued only when the event is new.
+  const delivery = event.notifyUrl ? addJobExpression({ task: deliverEventTask, payload: { event_id: id }, jobKey: `deliver:${id}` }) : sql`NULL`;
   const inserted = await trx
-    .insertInto('events')
-    .values({
-      id,
-      merchant_id: event.merchantId,
-      app_id: event.appId,
-      type: event.type,
-      object_id: event.objectId,
-      body,
-      notify_url: event.notifyUrl,
-      delivery_status: event.notifyUrl ? 'pending' : 'no_endpoint',
-      attempts: 0,
-      next_attempt_at: event.notifyUrl ? now : null,
-      created_at: now,
-    })
-    .onConflict((conflict) => conflict.columns(['object_id', 'type']).doNothing())
-    .returning('id')
+    .with('inserted', (db) =>
+      db
+        .insertInto('events')
+        .values(values)
+        .onConflict((conflict) => conflict.columns(['object_id', 'type']).doNothing())
+        .returning('id'),
+    )
+    .selectFrom('inserted')
+    .select('inserted.id')
+    // Selected only so that the call runs once per inserted row; its value is not used.
+    .select(sql<boolean>`${delivery} IS NULL`.as('delivery_ignored'))
     .executeTakeFirst();
   if (!inserted) return null;
-  if (event.notifyUrl) await enqueueJob(trx, { task: deliverEventTask, payload: { event_id: id }, jobKey: `deliver:${id}` });
   return id;
 }
 

@@ -62,10 +62,11 @@ async function markSucceeded(context: PlatformContext, payment: PaymentRow, obse
       .returningAll()
       .executeTakeFirst();
     if (!updated) return undefined;
+    await recordPaymentEvent(trx, context, updated, 'payment.succeeded');
+    // The books last: posting locks the shared balance rows (the merchant's, the platform's), held until the commit, so nothing else may run in between.
     if (accounts && updated.account_mode) {
       await bookCapture(trx, context, accounts, { paymentId: updated.id, merchantId: updated.merchant_id, currency: currencyOf(updated), amount: updated.amount, fee: updated.fee_amount, mode: updated.account_mode });
     }
-    await recordPaymentEvent(trx, context, updated, 'payment.succeeded');
     return updated;
   });
 }

@@ -1,10 +1,11 @@
+import { sql } from 'kysely';
 import type { ChannelConnector, CreatePaymentResult, PaymentMethod } from '../channels/index.js';
 import { chooseChannelAccount, connectorFor, getChannelAccount, recordChannelCall, type ChannelAccountRow } from '../routing/index.js';
 import type { PlatformContext } from '../platform/context.js';
 import { FenError } from '../platform/errors.js';
 import type { AuthenticatedApp } from '../platform/http/index.js';
 import { newId } from '../platform/ids.js';
-import { enqueueJob } from '../platform/jobs/index.js';
+import { addJobExpression } from '../platform/jobs/index.js';
 import { limits } from '../platform/limits.js';
 import { feeFor, type Currency, type FeePlan } from '../platform/money.js';
 import { applyPaymentResult, markEnded, recordPaymentEvent, scheduleQuery } from './payment-results.js';
@@ -31,11 +32,16 @@ export interface CreatePaymentInput {
   metadata: Record<string, unknown> | null;
 }
 
+/** The merchant's plan for the method when it has one, else its general rate: one round trip either way. */
 async function feePlanFor(context: PlatformContext, merchantId: string, method: string): Promise<FeePlan> {
-  const specific = await context.db.selectFrom('merchant_fee_plans').selectAll().where('merchant_id', '=', merchantId).where('method', '=', method).executeTakeFirst();
-  if (specific) return { rateBasisPoints: specific.rate_basis_points, minimumMinor: specific.minimum_minor, maximumMinor: specific.maximum_minor };
-  const merchant = await context.db.selectFrom('merchants').select(['fee_rate_basis_points', 'fee_minimum_minor', 'fee_maximum_minor']).where('id', '=', merchantId).executeTakeFirstOrThrow();
-  return { rateBasisPoints: merchant.fee_rate_basis_points, minimumMinor: merchant.fee_minimum_minor, maximumMinor: merchant.fee_maximum_minor };
+  const row = await context.db
+    .selectFrom('merchants as m')
+    .leftJoin('merchant_fee_plans as p', (join) => join.onRef('p.merchant_id', '=', 'm.id').on('p.method', '=', method))
+    .select(['m.fee_rate_basis_points', 'm.fee_minimum_minor', 'm.fee_maximum_minor', 'p.merchant_id as plan_merchant_id', 'p.rate_basis_points', 'p.minimum_minor', 'p.maximum_minor'])
+    .where('m.id', '=', merchantId)
+    .executeTakeFirstOrThrow();
+  if (row.plan_merchant_id !== null && row.rate_basis_points !== null) return { rateBasisPoints: row.rate_basis_points, minimumMinor: row.minimum_minor ?? 0n, maximumMinor: row.maximum_minor };
+  return { rateBasisPoints: row.fee_rate_basis_points, minimumMinor: row.fee_minimum_minor, maximumMinor: row.fee_maximum_minor };
 }
 
 async function routeFor(context: PlatformContext, app: AuthenticatedApp, method: string): Promise<ChannelAccountRow | undefined> {
@@ -49,47 +55,56 @@ function checkMethod(app: AuthenticatedApp, method: string): void {
   if (!app.enabledMethods.includes(method)) throw new FenError('method_not_enabled', `method ${method} is not enabled for app ${app.appId}`);
 }
 
+/**
+ * The payment and its expiry job, written by one statement (so one round trip
+ * and one commit): the job is queued only when the row was inserted.
+ */
 async function insertPayment(context: PlatformContext, app: AuthenticatedApp, input: CreatePaymentInput, account: ChannelAccountRow | undefined): Promise<PaymentRow> {
   const plan = await feePlanFor(context, app.merchantId, input.method);
   const now = context.clock.now();
   const expiresAt = new Date(now.getTime() + input.expiresInSeconds * 1000);
   const id = newId('payment');
-  return context.db.transaction().execute(async (trx) => {
-    const row = await trx
-      .insertInto('payments')
-      .values({
-        id,
-        merchant_id: app.merchantId,
-        app_id: app.appId,
-        out_trade_no: input.outTradeNo,
-        amount: input.amount,
-        currency: input.currency,
-        subject: input.subject,
-        method: input.method,
-        channel: account?.channel ?? null,
-        channel_account_id: account?.id ?? null,
-        account_mode: account?.mode ?? null,
-        status: 'created',
-        notify_url: input.notifyUrl ?? app.notifyUrl,
-        return_url: input.returnUrl,
-        client_ip: input.clientIp,
-        metadata: input.metadata ? JSON.stringify(input.metadata) : null,
-        fee_amount: feeFor(input.amount, plan),
-        fee_rate_basis_points: plan.rateBasisPoints,
-        expires_at: expiresAt,
-        created_at: now,
-        updated_at: now,
-      })
-      .onConflict((conflict) => conflict.columns(['app_id', 'out_trade_no']).doNothing())
-      .returningAll()
-      .executeTakeFirst();
-    if (!row) {
-      const existing = await trx.selectFrom('payments').select('id').where('app_id', '=', app.appId).where('out_trade_no', '=', input.outTradeNo).executeTakeFirst();
-      throw new FenError('out_trade_no_exists', `out_trade_no ${input.outTradeNo} is already used by payment ${existing?.id ?? ''}`, { payment_id: existing?.id });
-    }
-    await enqueueJob(trx, { task: expirePaymentTask, payload: { payment_id: id }, runAt: expiresAt, jobKey: `expire:${id}` });
-    return row;
-  });
+  const expiryJob = addJobExpression({ task: expirePaymentTask, payload: { payment_id: id }, runAt: expiresAt, jobKey: `expire:${id}` });
+  const inserted = await context.db
+    .with('inserted', (db) =>
+      db
+        .insertInto('payments')
+        .values({
+          id,
+          merchant_id: app.merchantId,
+          app_id: app.appId,
+          out_trade_no: input.outTradeNo,
+          amount: input.amount,
+          currency: input.currency,
+          subject: input.subject,
+          method: input.method,
+          channel: account?.channel ?? null,
+          channel_account_id: account?.id ?? null,
+          account_mode: account?.mode ?? null,
+          status: 'created',
+          notify_url: input.notifyUrl ?? app.notifyUrl,
+          return_url: input.returnUrl,
+          client_ip: input.clientIp,
+          metadata: input.metadata ? JSON.stringify(input.metadata) : null,
+          fee_amount: feeFor(input.amount, plan),
+          fee_rate_basis_points: plan.rateBasisPoints,
+          expires_at: expiresAt,
+          created_at: now,
+          updated_at: now,
+        })
+        .onConflict((conflict) => conflict.columns(['app_id', 'out_trade_no']).doNothing())
+        .returningAll(),
+    )
+    .selectFrom('inserted')
+    .selectAll('inserted')
+    .select(sql<string>`(${expiryJob}).id`.as('expiry_job_id'))
+    .executeTakeFirst();
+  if (!inserted) {
+    const existing = await context.db.selectFrom('payments').select('id').where('app_id', '=', app.appId).where('out_trade_no', '=', input.outTradeNo).executeTakeFirst();
+    throw new FenError('out_trade_no_exists', `out_trade_no ${input.outTradeNo} is already used by payment ${existing?.id ?? ''}`, { payment_id: existing?.id });
+  }
+  const { expiry_job_id: _expiryJobId, ...row } = inserted;
+  return row;
 }
 
 export async function createPayment(context: PlatformContext, app: AuthenticatedApp, input: CreatePaymentInput): Promise<PaymentRow> {
@@ -163,7 +178,7 @@ async function callChannel(context: PlatformContext, payment: PaymentRow, accoun
     returnUrl: `${context.config.publicUrl}/pay/${payment.id}/return`,
     ...(payment.client_ip ? { payerIp: payment.client_ip } : {}),
   });
-  await recordChannelCall(context, account.id, result.status === 'unknown' ? 'failed' : 'ok');
+  await recordChannelCall(context, account, result.status === 'unknown' ? 'failed' : 'ok');
   return recordCreateResult(context, payment, result);
 }
 

@@ -148,34 +148,39 @@ export async function setPaymentRoute(
  */
 export async function chooseChannelAccount(context: PlatformContext, options: { appId: string; merchantId: string; method: string }): Promise<ChannelAccountRow | undefined> {
   const now = context.clock.now();
+  // One round trip: the app's route when it has one (tier 0), else the shared accounts (tier 1).
   const candidates = await sql<ChannelAccountRow & { priority: number }>`
-    SELECT c.*, r.priority FROM payment_routes r JOIN channel_accounts c ON c.id = r.channel_account_id
-    WHERE r.app_id = ${options.appId} AND r.method = ${options.method} AND c.status = 'active'
-      AND ${options.method} = ANY (c.methods) AND (c.mode = 'shared' OR c.merchant_id = ${options.merchantId})
-    ORDER BY r.priority, c.id`.execute(context.db);
-  let rows = candidates.rows;
-  if (rows.length === 0) {
-    const shared = await sql<ChannelAccountRow & { priority: number }>`
-      SELECT c.*, 0 AS priority FROM channel_accounts c
-      WHERE c.status = 'active' AND c.mode = 'shared' AND ${options.method} = ANY (c.methods)
-      ORDER BY c.created_at, c.id`.execute(context.db);
-    rows = shared.rows;
-  }
+    WITH routed AS (
+      SELECT c.*, r.priority, 0 AS tier, NULL::timestamptz AS sort_time FROM payment_routes r JOIN channel_accounts c ON c.id = r.channel_account_id
+      WHERE r.app_id = ${options.appId} AND r.method = ${options.method} AND c.status = 'active'
+        AND ${options.method} = ANY (c.methods) AND (c.mode = 'shared' OR c.merchant_id = ${options.merchantId}))
+    SELECT * FROM routed
+    UNION ALL
+    SELECT c.*, 0 AS priority, 1 AS tier, c.created_at AS sort_time FROM channel_accounts c
+    WHERE c.status = 'active' AND c.mode = 'shared' AND ${options.method} = ANY (c.methods) AND NOT EXISTS (SELECT 1 FROM routed)
+    ORDER BY tier, priority, sort_time, id`.execute(context.db);
+  const rows = candidates.rows;
   const closed = rows.find((row) => row.circuit_open_until === null || row.circuit_open_until <= now);
   return closed ?? rows.sort((left, right) => (left.circuit_open_until?.getTime() ?? 0) - (right.circuit_open_until?.getTime() ?? 0))[0];
 }
 
-/** Counts a call's outcome for the circuit breaker: an unknown answer is a failure, anything definite a success. */
-export async function recordChannelCall(context: PlatformContext, accountId: string, outcome: 'ok' | 'failed'): Promise<void> {
+/**
+ * Counts a call's outcome for the circuit breaker: an unknown answer is a
+ * failure, anything definite a success. A success on an account that had no
+ * failures when it was chosen writes nothing: that is nearly every call, and
+ * it saves a statement on the payment's path.
+ */
+export async function recordChannelCall(context: PlatformContext, account: Pick<ChannelAccountRow, 'id' | 'consecutive_failures'>, outcome: 'ok' | 'failed'): Promise<void> {
   if (outcome === 'ok') {
-    await context.db.updateTable('channel_accounts').set({ consecutive_failures: 0, circuit_open_until: null }).where('id', '=', accountId).where('consecutive_failures', '>', 0).execute();
+    if (account.consecutive_failures === 0) return;
+    await context.db.updateTable('channel_accounts').set({ consecutive_failures: 0, circuit_open_until: null }).where('id', '=', account.id).where('consecutive_failures', '>', 0).execute();
     return;
   }
   const openUntil = new Date(context.clock.now().getTime() + limits.circuitOpenSeconds * 1000);
   await sql`
     UPDATE channel_accounts SET consecutive_failures = consecutive_failures + 1,
       circuit_open_until = CASE WHEN consecutive_failures + 1 >= ${limits.circuitFailuresToOpen} THEN ${openUntil}::timestamptz ELSE circuit_open_until END
-    WHERE id = ${accountId}`.execute(context.db);
+    WHERE id = ${account.id}`.execute(context.db);
 }
 
 const connectorCache = new Map<string, { version: number; connector: ChannelConnector }>();

@@ -80,7 +80,7 @@ describe('ledger operator routes', () => {
     const second = (await get(`/admin/v1/ledger/accounts?merchant_id=${merchantId}&limit=2&cursor=${page.next_cursor}`)).json();
     expect(second.next_cursor).toBeNull();
     const pending = [...page.data, ...second.data].find((account: { code: string }) => account.code === accountCodes.merchantPending(merchantId));
-    expect(pending).toMatchObject({ id: merchant.pending.id, type: 'liability', currency: 'CNY', slot_count: 1, no_overdraft: false, balance: -9940, normal_balance: 9940 });
+    expect(pending).toMatchObject({ id: merchant.pending.id, type: 'liability', currency: 'CNY', slot_count: 8, no_overdraft: false, balance: -9940, normal_balance: 9940 });
   });
 
   it('filters accounts by code and currency', async () => {

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import { Logger as JobLogger, parseCronItems, run, runOnce, type CronItem, type Runner, type Task, type TaskList } from 'graphile-worker';
 import { normalise } from '../canonical-json.js';
 import { createPlainPool, type DbExecutor } from '../db/index.js';
@@ -22,16 +22,25 @@ export interface JobSpec {
   queueName?: string;
 }
 
-export async function enqueueJob(executor: DbExecutor, spec: JobSpec): Promise<void> {
+/**
+ * The add_job call as an expression, for a statement that writes a row and
+ * queues its job in one round trip (`FROM inserted, LATERAL (SELECT …)`), so
+ * the job exists exactly when the row does.
+ */
+export function addJobExpression(spec: JobSpec): RawBuilder<unknown> {
   const payload = JSON.stringify(normalise(spec.payload ?? {}));
-  await sql`SELECT graphile_worker.add_job(
+  return sql`graphile_worker.add_job(
       identifier => ${spec.task},
       payload => ${payload}::json,
       run_at => ${spec.runAt ?? null}::timestamptz,
       max_attempts => ${spec.maxAttempts ?? 25}::int,
       job_key => ${spec.jobKey ?? null}::text,
       queue_name => ${spec.queueName ?? null}::text
-    )`.execute(executor);
+    )`;
+}
+
+export async function enqueueJob(executor: DbExecutor, spec: JobSpec): Promise<void> {
+  await sql`SELECT ${addJobExpression(spec)}`.execute(executor);
 }
 
 export type JobHandler = (payload: unknown, job: { id: string; attempts: number }) => Promise<void>;

@@ -277,6 +277,7 @@ export async function createAlipaySimulator(options: AlipaySimulatorOptions): Pr
   const holds = new AbortController();
   const parts: ServerParts = { app, context, signingKey, holds, adminToken: options.adminToken };
   const loop = new DeliveryLoop(() => deliverDueNotifications(notifier), logger, options.pollIntervalMs ?? defaultPollIntervalMs, 'alipay simulator delivery pass failed');
+  notifier.onScheduled = () => loop.kick();
 
   const simulator: AlipaySimulator = {
     app,

@@ -96,15 +96,20 @@ async function reload(executor: Executor, trade: SimTrade): Promise<SimTrade> {
  * query never saw (an unscanned QR order) gets no notification.
  */
 async function changeTrade(context: TradeContext, trade: SimTrade, change: Parameters<typeof updateTrade>[3]): Promise<SimTrade | undefined> {
-  return withTransaction(context.pool, async (client) => {
+  let scheduled = false;
+  const changed = await withTransaction(context.pool, async (client) => {
     const updated = await updateTrade(client, trade.tradeNo, trade.status, change);
     if (!updated) return undefined;
     const app = await findApp(client, updated.appId);
     if (app && visibleToQueries(updated) && updated.status !== 'WAIT_BUYER_PAY') {
       await scheduleTradeNotification(client, context.notifier, updated, app);
+      scheduled = true;
     }
     return updated;
   });
+  // Only now is the notification committed, so only now can a delivery pass see it.
+  if (scheduled) context.notifier.onScheduled?.();
+  return changed;
 }
 
 /** The payer opened the QR code or the cashier page: the trade now exists for queries (WAIT_BUYER_PAY). */

@@ -25,6 +25,8 @@ export interface DeliveryContext {
   logger: Logger;
   /** How long one POST may take before it counts as failed. */
   requestTimeoutMs: number;
+  /** Called after a new notification has been committed; the server points it at its delivery loop's kick. */
+  onScheduled?: () => void;
 }
 
 export interface DeliveryReport {
