@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
+import { refundStatusMap, wechatpayRefundStatuses } from '../../src/channels/wechatpay/status-map.js';
 import { BillFormatError, collectBill, parseBillFile, type BillRecord } from '../../src/reconciliation/bills/index.js';
 import { decimalToMinorHalfUp } from '../../src/reconciliation/bills/text.js';
 
@@ -126,8 +127,8 @@ describe('broken WeChat Pay bills are refused with the line named', () => {
     expect(error.message).toContain('without its summary rows');
   });
 
-  it('a status word it does not know', async () => {
-    const error = await failure(variant('status.csv', edited('`autotest_20190219181930_76386,`oHkLxt5HnHcBDewv4dLc8xivG1DuE,`JSAPI,`SUCCESS', '`autotest_20190219181930_76386,`oHkLxt5HnHcBDewv4dLc8xivG1DuE,`JSAPI,`MAYBE')));
+  it.each(['MAYBE', 'toString'])('a status word it does not know: %s', async (word) => {
+    const error = await failure(variant(`status-${word}.csv`, edited('`autotest_20190219181930_76386,`oHkLxt5HnHcBDewv4dLc8xivG1DuE,`JSAPI,`SUCCESS', `\`autotest_20190219181930_76386,\`oHkLxt5HnHcBDewv4dLc8xivG1DuE,\`JSAPI,\`${word}`)));
     expect(error).toMatchObject({ code: 'unsupported', lineNumber: 5 });
   });
 
@@ -151,5 +152,44 @@ describe('five-place fees round half-up to the fen', () => {
     ['12.34567', 1235n],
   ])('%s yuan is %d fen', (text, fen) => {
     expect(decimalToMinorHalfUp(text)).toBe(fen);
+  });
+});
+
+describe('lines that moved no money', () => {
+  // The shared bill's first refund row (line 2), up to its 退款状态, and its one-fen payment row (line 5), up to its 交易状态.
+  const refundRow = '`REF4200000263201902167700963919,`0.01,`0.00,`ORIGINAL,`SUCCESS';
+  const paymentRow = '`autotest_20190219181930_76386,`oHkLxt5HnHcBDewv4dLc8xivG1DuE,`JSAPI,`SUCCESS';
+  const withStatus = (row: string, word: string) => variant(`${word}-${row.length}.csv`, edited(row, row.replace(/SUCCESS$/, word)));
+
+  it.each([
+    ['CLOSED', 'failed'],
+    ['REFUNDCLOSE', 'failed'],
+    ['FAIL', 'failed'],
+    ['PROCESSING', 'pending'],
+    ['ABNORMAL', 'pending'],
+    ['CHANGE', 'pending'],
+  ] as const)('a refund %s is %s: listed, checked against the file’s totals, and left out of the money totals and the net', async (word, status) => {
+    const { records, summary } = await collectBill(parseBillFile('wechatpay', withStatus(refundRow, word)));
+    expect(records[0]).toMatchObject({ kind: 'refund', outRefundNo: 'REF4200000263201902167700963919', amount: 1n, status });
+    expect(summary.lineCount).toBe(45);
+    expect(summary.refunds).toEqual({ count: 13, amount: 13n, fee: 0n });
+    expect(summary.netAmount).toBe(47n - 13n - 8n);
+    // The file's own total still counts the row: it states what each row says, whatever its status.
+    expect(summary.checks.find((check) => check.name === '退款总金额')).toMatchObject({ stated: 14n, computed: 14n });
+  });
+
+  it('a payment REVOKED is listed and left out of the money totals and the net', async () => {
+    const { records, summary } = await collectBill(parseBillFile('wechatpay', withStatus(paymentRow, 'REVOKED')));
+    expect(records.find((record) => record.lineNumber === 5)).toMatchObject({ kind: 'payment', amount: 1n, status: 'failed' });
+    expect(summary.lineCount).toBe(45);
+    expect(summary.payments).toEqual({ count: 30, amount: 46n, fee: 8n });
+    expect(summary.netAmount).toBe(46n - 14n - 8n);
+  });
+
+  it('reads every refund status of the API exactly as the connector does', async () => {
+    for (const word of wechatpayRefundStatuses) {
+      const { records } = await collectBill(parseBillFile('wechatpay', withStatus(refundRow, word)));
+      expect({ word, status: records[0]!.status }).toEqual({ word, status: refundStatusMap[word] });
+    }
   });
 });

@@ -11,6 +11,7 @@ export class BillTotals {
   readonly refunds = { count: 0, amount: 0n, fee: 0n };
   readonly checks: BillCheck[] = [];
   linesOutsidePeriod = 0;
+  private lines = 0;
   private currency: Currency | undefined;
 
   constructor(
@@ -18,22 +19,35 @@ export class BillTotals {
     private readonly file: string,
   ) {}
 
-  /** Counts one record; a bill mixing currencies is refused because its totals would mean nothing. */
+  /**
+   * Counts one record; a bill mixing currencies is refused because its totals
+   * would mean nothing. Every line counts in `lineCount`, but only a line that
+   * succeeded counts in the payments and refunds (and so in the net): a
+   * payment revoked, a refund closed without paying anything back, one still
+   * processing or stuck ABNORMAL — WeChat Pay's ALL bill lists them all — is
+   * not, or not yet, money that changed hands. Fen books a payment or a refund
+   * when it succeeds and reckons a status difference's delta the same way, so
+   * counting such a line would leave the fund flow with a drift that no
+   * difference explains.
+   */
   add(record: BillRecord, period: { start: Date; end: Date } | undefined): void {
     if (this.currency === undefined) this.currency = record.currency;
     else if (record.currency !== this.currency) {
       throw new BillFormatError('unsupported', this.file, record.lineNumber, `currency ${record.currency} in a ${this.currency} bill`);
     }
-    const side = record.kind === 'payment' ? this.payments : this.refunds;
-    side.count += 1;
-    side.amount += record.amount;
-    side.fee += record.fee;
+    this.lines += 1;
+    if (record.status === 'succeeded') {
+      const side = record.kind === 'payment' ? this.payments : this.refunds;
+      side.count += 1;
+      side.amount += record.amount;
+      side.fee += record.fee;
+    }
     const time = record.occurredAt.getTime();
     if (period && (time < period.start.getTime() || time >= period.end.getTime())) this.linesOutsidePeriod += 1;
   }
 
   get lineCount(): number {
-    return this.payments.count + this.refunds.count;
+    return this.lines;
   }
 
   /** Compares one stated total with its computed value; a difference makes the whole file inconsistent. */

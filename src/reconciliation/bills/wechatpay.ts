@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { refundStatusMap } from '../../channels/wechatpay/status-map.js';
 import { isCurrency } from '../../platform/money.js';
 import { BillFormatError, type BillLineStatus, type BillParse, type BillRecord, type BillSummary } from '../bill.types.js';
 import { ColumnMap } from './columns.js';
@@ -65,14 +66,21 @@ const paymentStatuses: Record<string, BillLineStatus> = {
   PAYERROR: 'failed',
 };
 
+/**
+ * 退款状态: the API's words read exactly as the connector reads them (its
+ * status map decides, so a bill and a refund query never disagree about the
+ * same refund), and the older words of API v2 that bills may still carry.
+ * ABNORMAL is not final: WeChat Pay has taken the money from the merchant's
+ * balance but could not pay it back to the card, and it waits in WeChat Pay's
+ * intermediate account until the merchant sends it to the payer or back to
+ * its own bank account (发起异常退款) — so `pending`, never `failed`. CHANGE is
+ * v2's word for the same state; FAIL and REFUNDCLOSE are v2's final failures.
+ */
 const refundStatuses: Record<string, BillLineStatus> = {
-  SUCCESS: 'succeeded',
-  PROCESSING: 'pending',
+  ...refundStatusMap,
+  CHANGE: refundStatusMap.ABNORMAL,
   FAIL: 'failed',
   FAILED: 'failed',
-  CHANGE: 'failed',
-  ABNORMAL: 'failed',
-  CLOSED: 'failed',
   REFUNDCLOSE: 'failed',
 };
 
@@ -139,7 +147,9 @@ class TradeBillReader {
       throw new BillFormatError('malformed', this.file, lineNumber, `a ${tradeState} row carries refund number ${refundId}`);
     }
     const statusWord = kind === 'refund' ? cell('refundStatus') : tradeState;
-    const status = (kind === 'refund' ? refundStatuses : paymentStatuses)[statusWord];
+    const statuses = kind === 'refund' ? refundStatuses : paymentStatuses;
+    // Own keys only: a word such as "toString" must be refused like any other unknown word, not found on the prototype.
+    const status = Object.hasOwn(statuses, statusWord) ? statuses[statusWord] : undefined;
     if (!status) throw new BillFormatError('unsupported', this.file, lineNumber, `${kind} status ${JSON.stringify(statusWord)} is not one this parser knows`);
     const currency = cell('currency');
     if (!isCurrency(currency)) throw new BillFormatError('unsupported', this.file, lineNumber, `currency ${JSON.stringify(currency)}`);
