@@ -63,7 +63,8 @@ async function insertPayment(context: PlatformContext, app: AuthenticatedApp, in
   const plan = await feePlanFor(context, app.merchantId, input.method);
   const now = context.clock.now();
   const expiresAt = new Date(now.getTime() + input.expiresInSeconds * 1000);
-  const id = newId('payment');
+  // By the injected clock: UnionPay's txnTime is read back from the id's time, so it must be Fen's time, not the machine's.
+  const id = newId('payment', now.getTime());
   const expiryJob = addJobExpression({ task: expirePaymentTask, payload: { payment_id: id }, runAt: expiresAt, jobKey: `expire:${id}` });
   const inserted = await context.db
     .with('inserted', (db) =>

@@ -60,7 +60,7 @@ async function reserveRefund(context: PlatformContext, payment: PaymentRow, inpu
     const now = context.clock.now();
     const inserted = await trx
       .insertInto('refunds')
-      .values({ id: newId('refund'), merchant_id: payment.merchant_id, app_id: payment.app_id, payment_id: payment.id, out_refund_no: input.outRefundNo, amount: input.amount, currency: payment.currency, reason: input.reason, status: 'processing', source: 'merchant', created_at: now, updated_at: now })
+      .values({ id: newId('refund', now.getTime()), merchant_id: payment.merchant_id, app_id: payment.app_id, payment_id: payment.id, out_refund_no: input.outRefundNo, amount: input.amount, currency: payment.currency, reason: input.reason, status: 'processing', source: 'merchant', created_at: now, updated_at: now })
       .onConflict((conflict) => conflict.columns(['app_id', 'out_refund_no']).doNothing())
       .returningAll()
       .executeTakeFirst();
@@ -221,7 +221,7 @@ export async function queryRefund(context: PlatformContext, refundId: string, at
  * so the job and an operator cannot both start it.
  */
 export async function refundException(context: PlatformContext, exceptionId: string): Promise<RefundRow | undefined> {
-  const refundId = newId('refund');
+  const refundId = newId('refund', context.clock.now().getTime());
   const claimed = await context.db.transaction().execute(async (trx) => {
     const exception = await trx
       .updateTable('payment_exceptions')

@@ -1,3 +1,4 @@
+import { decodeTime } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLedger, getBalanceByCode } from '../../src/ledger/index.js';
 import type { PaymentView, RefundView } from '../../src/payments/index.js';
@@ -33,6 +34,17 @@ describe('payments on Alipay', () => {
     const merchantPending = await getBalanceByCode(harness.context.db, `merchant_pending:${harness.merchantApp.merchant_id}`, 'CNY');
     expect(merchantPending?.balance).toBe(-(10_000n - BigInt(paid.fee_amount)));
     expect((await checkLedger(harness.context.db)).ok).toBe(true);
+  });
+
+  it('names payments and refunds by Fen’s clock, whose time UnionPay reads back from the number as txnTime', async () => {
+    // Set far from the machine's time: before the fix, the ids carried the machine's time.
+    harness.context.clock.advanceSeconds(3 * 24 * 3600);
+    const created = await createPayment(500);
+    expect(decodeTime(created.id.slice(4).toUpperCase())).toBe(harness.context.clock.now().getTime());
+    await harness.payerPresses(created, 'pay');
+    await harness.deliverAll();
+    const refund = await harness.client.request<RefundView>('POST', `/v1/payments/${created.id}/refunds`, { amount: 100, out_refund_no: 'clock-named' });
+    expect(decodeTime(refund.id.slice(4).toUpperCase())).toBe(harness.context.clock.now().getTime());
   });
 
   it('refunds part twice and the rest once, never more than was paid', async () => {
