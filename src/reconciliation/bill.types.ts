@@ -59,10 +59,13 @@ export interface BillSummary {
   /** Which layout was read: alipay_trade_zip, alipay_detail_csv, wechatpay_tradebill, unionpay_zm. */
   format: string;
   currency: Currency;
+  /** Every line, whatever its status. */
   lineCount: number;
+  /** The succeeded payment lines only: a closed or unpaid order moved no money. */
   payments: BillSideTotals;
+  /** The succeeded refund lines only: a refund still processing, or closed, moved no money. */
   refunds: BillSideTotals;
-  /** What the channel owes for the day: payments − refunds − fees charged + fees handed back. */
+  /** What the channel owes for the day, from the succeeded lines: payments − refunds − fees charged + fees handed back. */
   netAmount: bigint;
   /** The account the file is for, as it names itself (Alipay's 账号, UnionPay's merchant code). */
   account: string | undefined;
