@@ -286,6 +286,7 @@ export async function createUnionpaySimulator(options: UnionpaySimulatorOptions)
   const holds = new AbortController();
   const parts: ServerParts = { app, context, signer, holds, adminToken: options.adminToken };
   const loop = new DeliveryLoop(() => deliverDueNotifications(notifier), logger, options.pollIntervalMs ?? defaultPollIntervalMs, 'unionpay simulator delivery pass failed');
+  notifier.onScheduled = () => loop.kick();
   // The stored certificate decides, not the option: it only shapes a CA made now.
   const signerName = signerNameOf(authority);
 

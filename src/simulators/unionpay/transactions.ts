@@ -93,11 +93,14 @@ async function reload(pool: pg.Pool, transaction: SimTransaction): Promise<SimTr
 
 /** One conditional state change plus its notification (successes only, as UnionPay), in one database transaction. */
 async function changeTransaction(context: TransactionContext, transaction: SimTransaction, change: TransactionChange): Promise<SimTransaction | undefined> {
-  return withTransaction(context.pool, async (client) => {
+  const changed = await withTransaction(context.pool, async (client) => {
     const updated = await updateTransaction(client, transaction.queryId, transaction.status, change);
     if (updated) await scheduleNotification(client, context.notifier, updated);
     return updated;
   });
+  // Only now is the notification committed, so only now can a delivery pass see it.
+  if (changed) context.notifier.onScheduled?.();
+  return changed;
 }
 
 /** The payer pressed Pay: succeeded, with UnionPay's trace time and settlement date, and a notification on its way. */

@@ -351,6 +351,7 @@ export async function createWechatpaySimulator(options: WechatpaySimulatorOption
     return { ...(await deliverDueNotifications(notifier)), refundsCompleted };
   };
   const loop = new DeliveryLoop(pass, logger, options.pollIntervalMs ?? defaultPollIntervalMs, 'wechatpay simulator delivery pass failed');
+  notifier.onScheduled = () => loop.kick();
 
   const simulator: WechatpaySimulator = {
     app,

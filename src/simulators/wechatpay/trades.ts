@@ -111,7 +111,7 @@ async function reload(executor: Executor, trade: SimTrade): Promise<SimTrade> {
 
 /** One conditional change, and the notification it causes, in one transaction; undefined when the trade moved on meanwhile. */
 async function changeTrade(context: TradeContext, trade: SimTrade, change: TradeChange, notify: boolean): Promise<SimTrade | undefined> {
-  return withTransaction(context.pool, async (client) => {
+  const changed = await withTransaction(context.pool, async (client) => {
     const updated = await updateTrade(client, trade.id, trade.tradeState, change);
     if (updated && notify) {
       await scheduleNotification(client, context.notifier, {
@@ -126,6 +126,9 @@ async function changeTrade(context: TradeContext, trade: SimTrade, change: Trade
     }
     return updated;
   });
+  // Only now is the notification committed, so only now can a delivery pass see it.
+  if (changed && notify) context.notifier.onScheduled?.();
+  return changed;
 }
 
 /** Closes an unpaid order whose time is up (lazily, when someone looks at it). WeChat Pay sends no notification for it. */
