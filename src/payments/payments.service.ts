@@ -56,8 +56,13 @@ function checkMethod(app: AuthenticatedApp, method: string): void {
 }
 
 /**
- * The payment and its expiry job, written by one statement (so one round trip
- * and one commit): the job is queued only when the row was inserted.
+ * The payment and its expiry job, written by one statement: the job is queued
+ * only when the row was inserted. The statement still runs in an explicit
+ * transaction: a connection lost while it runs (waiting on a lock, say) then
+ * leaves nothing behind, because the server waits for a COMMIT that never
+ * comes. Autocommitted, it would commit on its own after the client had been
+ * told the create failed, and the retry would find its out_trade_no taken.
+ * Found by test/integration/faults-database.test.ts.
  */
 async function insertPayment(context: PlatformContext, app: AuthenticatedApp, input: CreatePaymentInput, account: ChannelAccountRow | undefined): Promise<PaymentRow> {
   const plan = await feePlanFor(context, app.merchantId, input.method);
@@ -66,40 +71,42 @@ async function insertPayment(context: PlatformContext, app: AuthenticatedApp, in
   // By the injected clock: UnionPay's txnTime is read back from the id's time, so it must be Fen's time, not the machine's.
   const id = newId('payment', now.getTime());
   const expiryJob = addJobExpression({ task: expirePaymentTask, payload: { payment_id: id }, runAt: expiresAt, jobKey: `expire:${id}` });
-  const inserted = await context.db
-    .with('inserted', (db) =>
-      db
-        .insertInto('payments')
-        .values({
-          id,
-          merchant_id: app.merchantId,
-          app_id: app.appId,
-          out_trade_no: input.outTradeNo,
-          amount: input.amount,
-          currency: input.currency,
-          subject: input.subject,
-          method: input.method,
-          channel: account?.channel ?? null,
-          channel_account_id: account?.id ?? null,
-          account_mode: account?.mode ?? null,
-          status: 'created',
-          notify_url: input.notifyUrl ?? app.notifyUrl,
-          return_url: input.returnUrl,
-          client_ip: input.clientIp,
-          metadata: input.metadata ? JSON.stringify(input.metadata) : null,
-          fee_amount: feeFor(input.amount, plan),
-          fee_rate_basis_points: plan.rateBasisPoints,
-          expires_at: expiresAt,
-          created_at: now,
-          updated_at: now,
-        })
-        .onConflict((conflict) => conflict.columns(['app_id', 'out_trade_no']).doNothing())
-        .returningAll(),
-    )
-    .selectFrom('inserted')
-    .selectAll('inserted')
-    .select(sql<string>`(${expiryJob}).id`.as('expiry_job_id'))
-    .executeTakeFirst();
+  const inserted = await context.db.transaction().execute(async (trx) =>
+    trx
+      .with('inserted', (db) =>
+        db
+          .insertInto('payments')
+          .values({
+            id,
+            merchant_id: app.merchantId,
+            app_id: app.appId,
+            out_trade_no: input.outTradeNo,
+            amount: input.amount,
+            currency: input.currency,
+            subject: input.subject,
+            method: input.method,
+            channel: account?.channel ?? null,
+            channel_account_id: account?.id ?? null,
+            account_mode: account?.mode ?? null,
+            status: 'created',
+            notify_url: input.notifyUrl ?? app.notifyUrl,
+            return_url: input.returnUrl,
+            client_ip: input.clientIp,
+            metadata: input.metadata ? JSON.stringify(input.metadata) : null,
+            fee_amount: feeFor(input.amount, plan),
+            fee_rate_basis_points: plan.rateBasisPoints,
+            expires_at: expiresAt,
+            created_at: now,
+            updated_at: now,
+          })
+          .onConflict((conflict) => conflict.columns(['app_id', 'out_trade_no']).doNothing())
+          .returningAll(),
+      )
+      .selectFrom('inserted')
+      .selectAll('inserted')
+      .select(sql<string>`(${expiryJob}).id`.as('expiry_job_id'))
+      .executeTakeFirst(),
+  );
   if (!inserted) {
     const existing = await context.db.selectFrom('payments').select('id').where('app_id', '=', app.appId).where('out_trade_no', '=', input.outTradeNo).executeTakeFirst();
     throw new FenError('out_trade_no_exists', `out_trade_no ${input.outTradeNo} is already used by payment ${existing?.id ?? ''}`, { payment_id: existing?.id });
