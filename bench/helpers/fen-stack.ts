@@ -107,6 +107,24 @@ function installExitHooks(): void {
   }
 }
 
+const portAttemptsMax = 5;
+
+/**
+ * A port found free may be taken before the role listens on it: the bench's
+ * own client connections draw ephemeral ports from the same range, and the
+ * simulator listens on the ports after its first too. Such a start is tried
+ * again on other ports; any other failure is not.
+ */
+async function startOnFreePort(start: () => Promise<FenProcess>): Promise<FenProcess> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await start();
+    } catch (error) {
+      if (attempt >= portAttemptsMax || !String((error as Error).message).includes('EADDRINUSE')) throw error;
+    }
+  }
+}
+
 export class FenStack {
   /** One master key for every process, so secrets sealed by the bench open in the API. */
   readonly masterKeyHex = randomBytes(32).toString('hex');
@@ -178,20 +196,34 @@ export class FenStack {
   }
 
   async startSimulator(): Promise<FenProcess> {
-    this.simulatorPort = await freePort();
-    this.simulatorUrl = `http://127.0.0.1:${this.simulatorPort}`;
-    // Its own PORT is never listened on by `fen sim`; a free one keeps the default simulator port out of the way.
-    const fen = this.spawnRole('sim', await freePort(), { url: this.simulatorUrl });
-    await waitForOk(`${this.simulatorUrl}/healthz`, fen);
-    return fen;
+    return startOnFreePort(async () => {
+      this.simulatorPort = await freePort();
+      this.simulatorUrl = `http://127.0.0.1:${this.simulatorPort}`;
+      // Its own PORT is never listened on by `fen sim`; a free one keeps the default simulator port out of the way.
+      const fen = this.spawnRole('sim', await freePort(), { url: this.simulatorUrl });
+      await this.waitOrForget(fen, `${this.simulatorUrl}/healthz`);
+      return fen;
+    });
   }
 
   async startApi(options: { profile?: boolean; port?: number } = {}): Promise<FenProcess> {
-    const port = options.port ?? (await freePort());
-    const url = `http://127.0.0.1:${port}`;
-    const fen = this.spawnRole('api', port, { profile: options.profile ?? false, url });
-    await waitForOk(`${url}/healthz`, fen);
-    return fen;
+    const start = async (port: number) => {
+      const url = `http://127.0.0.1:${port}`;
+      const fen = this.spawnRole('api', port, { profile: options.profile ?? false, url });
+      await this.waitOrForget(fen, `${url}/healthz`);
+      return fen;
+    };
+    return options.port === undefined ? startOnFreePort(async () => start(await freePort())) : start(options.port);
+  }
+
+  /** Waits for a role to answer; one that died starting is dropped from the stack, so a retry does not count it as dead. */
+  private async waitOrForget(fen: FenProcess, url: string): Promise<void> {
+    try {
+      await waitForOk(url, fen);
+    } catch (error) {
+      if (fen.exited()) this.processes.splice(this.processes.indexOf(fen), 1);
+      throw error;
+    }
   }
 
   /** Starts `count` workers side by side; resolves once each holds its LISTEN connection. */
