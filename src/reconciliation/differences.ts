@@ -72,17 +72,17 @@ const missingChannelColumns = sql`id, batch_id, channel_account_id, bill_date, k
   out_refund_no, payment_id, refund_id, merchant_id, currency, local_amount, local_booked, local_status, delta, occurred_at, detail, status, created_at, updated_at`;
 
 /**
- * The day's records the bill did not list: matched by another day's bill
- * (nothing to do), held in the pool when close to a midnight and still within
- * the holding time, and otherwise missing on the channel's side (短款).
+ * The day's records the bill did not list (recon_unlisted, found by the
+ * matching): matched by another day's bill (nothing to do), held in the pool
+ * when close to a midnight and still within the holding time, and otherwise
+ * missing on the channel's side (短款).
  */
 export async function placeUnpairedRecords(trx: DbTransaction, scope: PersistScope): Promise<void> {
   await sql`DROP TABLE IF EXISTS pg_temp.recon_unpaired`.execute(trx);
   await sql`CREATE TEMP TABLE recon_unpaired AS
     SELECT u.*, u.item_type || ':' || u.item_id AS item_key, pool.status AS pool_status, ${nearCutoff(scope)} AND ${holdingOpen(scope)} AS hold
-      FROM recon_fen u LEFT JOIN recon_pool pool ON pool.channel_account_id = ${scope.channelAccountId} AND pool.item_key = u.item_type || ':' || u.item_id
-     WHERE u.day_set AND NOT EXISTS (SELECT 1 FROM recon_matched m WHERE m.f_item_id = u.item_id)
-       AND pool.status IS DISTINCT FROM 'matched'`.execute(trx);
+      FROM recon_unlisted u LEFT JOIN recon_pool pool ON pool.channel_account_id = ${scope.channelAccountId} AND pool.item_key = u.item_type || ':' || u.item_id
+     WHERE pool.status IS DISTINCT FROM 'matched'`.execute(trx);
   await sql`INSERT INTO recon_pool (channel_account_id, item_key, item_type, item_id, line_kind, payment_id, merchant_id, channel_trade_no, currency,
       amount, booked, business_at, origin_date, status, created_at, updated_at)
     SELECT ${scope.channelAccountId}, item_key, item_type, item_id, line_kind, payment_id, merchant_id, channel_trade_no, currency, amount, booked,

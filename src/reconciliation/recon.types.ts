@@ -10,10 +10,8 @@ export const reconLimits = {
   holdingDaysMax: 3,
   /** Only records this close to a Beijing midnight are held: further from it, a record the bill does not list is missing. */
   cutoffWindowSeconds: 60 * 60,
-  /** Bill lines gathered into one statement to PostgreSQL (about 2 MB of text). */
-  ingestLinesPerStatement: 10_000,
-  /** Ingest statements waiting on the connection at once: bounds memory while the parse runs ahead. */
-  ingestStatementsInFlightMax: 4,
+  /** Bill lines (as COPY rows) buffered for PostgreSQL before the parse waits for it: bounds memory while the parse runs ahead. */
+  copyBufferBytes: 4 * 1024 * 1024,
   /** Bill dates a single `fen reconcile` or job may look back. */
   billDateLookbackDaysMax: 400,
   /** Differences listed per page and exported per CSV chunk. */

@@ -12,14 +12,16 @@ import { batchReport, findBatch, refreshBatchStatus, startBatch, type BatchRow }
 import { expireHeld, insertLineDifferences, placeUnpairedRecords, recordCrossDayPairs, withdrawVanished, type PersistScope } from './differences.js';
 import { bookBillFees, checkFundFlow } from './fund-flow.js';
 import { checkInternal } from './internal.js';
-import { countOutcomes, createTempTables, dropTempTables, LineIngest, loadFenDay, pairLines, type MatchCounts, type MatchScope } from './matching.js';
+import { MatchRun, timed, type BillRead, type PhaseReport } from './match-run.js';
+import type { MatchCounts, MatchScope } from './matching.js';
 import { isBillDate, type BatchReport } from './recon.types.js';
 import { resolveAutomatically } from './resolution.js';
 
 /**
  * One reconciliation run of a channel account's bill day (a batch, `rcb_`):
- * download the bill through the connector, match it against Fen's records on
- * one connection (matching.ts), then in one transaction write what was found
+ * download the bill through the connector, match it against Fen's records
+ * (matching.ts: the lines stream in on a connection of their own while the
+ * main one loads Fen's side), then in one transaction write what was found
  * (differences, the holding pool, the bill's fees, the batch's figures); then,
  * outside any transaction because it may call the channel, resolve what can
  * be resolved without a person; then the fund flow and the internal check.
@@ -74,7 +76,14 @@ async function runLocked(db: Kysely<Database>, context: PlatformContext, account
   }
   try {
     const clearing = account.mode === 'shared' ? await ensureAccount(context.db, context.clock, accountSpecs.channelClearing(account.id, 'CNY')) : undefined;
-    const scope: MatchScope = { channelAccountId: account.id, clearingAccountId: clearing?.id ?? null, feeRateBasisPoints: account.channel_fee_rate_basis_points, billDate: when.billDate, day: when.day };
+    const scope: MatchScope = {
+      channelAccountId: account.id,
+      clearingAccountId: clearing?.id ?? null,
+      feeRateBasisPoints: account.channel_fee_rate_basis_points,
+      billDate: when.billDate,
+      day: when.day,
+      batchId: batch.id,
+    };
     await matchBill(db, context, batch, scope, result.bill, options.onPhase ?? (() => undefined));
   } finally {
     await result.bill.discard().catch(() => undefined);
@@ -93,60 +102,32 @@ async function endWithoutBill(db: Kysely<Database>, context: PlatformContext, ba
   await db.updateTable('recon_batches').set({ status, error_code: code.slice(0, 64), error_message: message.slice(0, 2000), finished_at: now, updated_at: now }).where('id', '=', batchId).execute();
 }
 
-/** Reads the bill into the temporary tables while Fen's side loads; nothing is written for good until the bill has been read to its end. */
-async function ingestBill(db: Kysely<Database>, scope: MatchScope, bill: ChannelBill): Promise<ChannelBillTotals> {
-  const fenLoading = loadFenDay(db, scope);
-  const ingest = new LineIngest(db);
-  const reading = bill.lines();
-  try {
-    for (;;) {
-      const step = await reading.next();
-      if (step.done) {
-        await fenLoading;
-        await ingest.finish();
-        return step.value;
-      }
-      await ingest.add(step.value);
-    }
-  } catch (error) {
-    await ingest.abandon();
-    await fenLoading.catch(() => undefined);
-    throw error;
-  }
-}
-
-type PhaseReport = (phase: string, durationMs: number) => void;
-
-/** Runs one phase and reports its duration. */
-async function timed<T>(report: PhaseReport, phase: string, work: () => Promise<T>): Promise<T> {
-  const startMs = performance.now();
-  try {
-    return await work();
-  } finally {
-    report(phase, performance.now() - startMs);
-  }
-}
-
+/**
+ * Matches the bill (match-run.ts), then writes what was found in one
+ * transaction. The internal check reads only Fen's side, so once the bill has
+ * been read (and found sound) it runs on a connection of its own, beside the
+ * pairing, persisting, resolving and the fund flow.
+ */
 async function matchBill(db: Kysely<Database>, context: PlatformContext, batch: BatchRow, scope: MatchScope, bill: ChannelBill, phase: PhaseReport): Promise<void> {
-  await createTempTables(db);
+  const matching = new MatchRun(db, context.databaseUrl, scope);
   try {
-    let totals: ChannelBillTotals;
+    let read: BillRead;
     try {
-      totals = await timed(phase, 'read', () => ingestBill(db, scope, bill));
+      read = await timed(phase, 'read', () => matching.read(bill, phase));
     } catch (error) {
       if (!(error instanceof BillFormatError)) throw error;
       await endWithoutBill(db, context, batch.id, 'failed', `bill_${error.code}`, error.message);
       return;
     }
-    await timed(phase, 'pair', () => pairLines(db, scope));
-    const counts = await timed(phase, 'count', () => countOutcomes(db));
-    const persisted = await timed(phase, 'persist', () => db.transaction().execute((trx) => persist(trx, context, batch, scope, { counts, totals })));
+    const internal = matching.runAside((worker) => timed(phase, 'internal', () => checkInternal(worker, context, batch)));
+    const counts = await timed(phase, 'pair', () => matching.pair(read, phase));
+    const persisted = await timed(phase, 'persist', () => db.transaction().execute((trx) => persist(trx, context, batch, scope, { counts, totals: read.totals })));
     await timed(phase, 'resolve', () => resolveAutomatically(context, batch.id));
     if (scope.clearingAccountId) await timed(phase, 'fund_flow', () => checkFundFlow(db, context, persisted, { clearingAccountId: scope.clearingAccountId!, paired: counts.pairedBooked }));
-    await timed(phase, 'internal', () => checkInternal(db, context, persisted));
+    await internal;
     for (const other of await batchesTouched(db, batch.id)) await refreshBatchStatus(context.db, other, context.clock.now());
   } finally {
-    await dropTempTables(db);
+    await matching.end();
   }
 }
 

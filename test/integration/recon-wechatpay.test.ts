@@ -73,11 +73,9 @@ describe('reconciling a day of WeChat Pay refunds that did not go through', () =
     expect(step.value).toMatchObject({ lineCount: 4, refunds: { count: 0 }, netAmount: { amount: net } });
   });
 
-  // Fails today for a reason outside this file: a bill line naming a Fen refund that has not
-  // succeeded makes the matching's look-up insert a NULL expected_fee (src/reconciliation/matching.ts,
-  // refundFeeExpected: the running total compares against the refund's NULL succeeded_at), so the run
-  // throws. Once the matching is fixed this must pass: make it a plain `it`.
-  it.fails('reconciles them with no difference and no fund-flow drift', async () => {
+  // A bill line naming a Fen refund that had not succeeded once stopped the run: the matching's
+  // look-up inserted a NULL expected fee (refundFeeExpected in src/reconciliation/matching.ts).
+  it('reconciles them with no difference and no fund-flow drift', async () => {
     const report = await reconcileAccountDay(harness.context, harness.accounts.wechatpay!.id, day);
     expect(report).toMatchObject({ lines_channel: 4, lines_local: 2, matched: 4, internal_differences: 0, open_differences: 0, status: 'balanced' });
     expect(report.differences).toEqual({ missing_local: 0, missing_channel: 0, amount_mismatch: 0, status_mismatch: 0, fee_mismatch: 0 });

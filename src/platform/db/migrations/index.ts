@@ -3,6 +3,7 @@ import * as foundation from './0001_foundation.js';
 import * as ledger from './0002_ledger.js';
 import * as payments from './0003_payments.js';
 import * as reconciliation from './0004_reconciliation.js';
+import * as reconWork from './0005_recon_work.js';
 
 /**
  * Migrations in order. Listed here rather than read from the folder, so they run
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '0002_ledger': ledger,
   '0003_payments': payments,
   '0004_reconciliation': reconciliation,
+  '0005_recon_work': reconWork,
 };
