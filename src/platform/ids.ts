@@ -36,8 +36,26 @@ export type IdKind = keyof typeof idPrefixes;
 
 const nextUlid = monotonicFactory();
 
+/**
+ * Ids made at a given time (the injected clock's) come from a factory of
+ * their own: sharing the machine-time factory, an id asked for at a time
+ * behind the last machine-time id would carry that later time instead (a
+ * monotonic factory never goes back), and UnionPay reads its txnTime back
+ * from a payment's id. When the given time goes back, the factory starts
+ * afresh, so the id carries the time it was asked for.
+ */
+let nextUlidAt = monotonicFactory();
+let lastGivenTimeMs = 0;
+
+function ulidAt(timeMs: number): string {
+  if (timeMs < lastGivenTimeMs) nextUlidAt = monotonicFactory();
+  lastGivenTimeMs = timeMs;
+  return nextUlidAt(timeMs);
+}
+
 export function newId(kind: IdKind, timeMs?: number): string {
-  return `${idPrefixes[kind]}_${nextUlid(timeMs).toLowerCase()}`;
+  const ulid = timeMs === undefined ? nextUlid() : ulidAt(timeMs);
+  return `${idPrefixes[kind]}_${ulid.toLowerCase()}`;
 }
 
 const idPattern = /^[a-z]{3}_[0-9a-hjkmnp-tv-z]{26}$/;
