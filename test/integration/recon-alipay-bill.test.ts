@@ -8,6 +8,7 @@ import { applyBasisPoints, money } from '../../src/platform/money.js';
 import type { FaultSetting } from '../../src/simulators/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startAlipayHarness, type AlipayHarness } from '../fixtures/alipay/harness.js';
+import { expectBillLines } from '../helpers/bill-lines.js';
 
 /**
  * Alipay's trade bill end to end: a day of payments and refunds on the
@@ -128,16 +129,7 @@ describe('the day’s bill through the connector', () => {
       { kind: 'refund', outTradeNo: orders.refunded.outTradeNo, amount: 5000n, fee: 30n, outRefundNo: `${orders.refunded.outTradeNo.replace('_refunded', '')}_ref1`, at: beijing('2026-01-14T10:00:00') },
       { kind: 'refund', outTradeNo: orders.refunded.outTradeNo, amount: 15000n, fee: 90n, outRefundNo: `${orders.refunded.outTradeNo.replace('_refunded', '')}_ref2`, at: beijing('2026-01-14T11:00:00') },
     ];
-    const sortKey = (line: { kind: string; outTradeNo: string; outRefundNo?: string }) => `${line.kind}/${line.outTradeNo}/${line.outRefundNo ?? ''}`;
-    expect(
-      lines
-        .map((line) => ({ kind: line.kind, outTradeNo: line.outTradeNo, amount: line.amount.amount, fee: line.fee.amount, outRefundNo: line.outRefundNo, at: line.occurredAt }))
-        .sort((left, right) => sortKey(left).localeCompare(sortKey(right))),
-    ).toEqual(expected.sort((left, right) => sortKey(left).localeCompare(sortKey(right))));
-    for (const line of lines) {
-      expect(line.channelTradeNo).toBe(tradeNos[line.outTradeNo]);
-      expect(line).toMatchObject({ status: 'succeeded', amount: { currency: 'CNY' } });
-    }
+    expectBillLines(lines, expected, tradeNos);
     expect(totals).toEqual({
       lineCount: 5,
       payments: { count: 3, amount: money(26234n, 'CNY'), fee: money(fee(1234n) + fee(5000n) + 120n, 'CNY') },

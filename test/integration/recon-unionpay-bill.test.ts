@@ -13,6 +13,7 @@ import { unionpayZmFields, type UnionpayZmField } from '../../src/reconciliation
 import type { UnionpayFaultSetting } from '../../src/simulators/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { formOf, startUnionpayHarness, submitForm, testMerId, type UnionpayHarness } from '../fixtures/unionpay/harness.js';
+import { expectBillLines } from '../helpers/bill-lines.js';
 
 /**
  * UnionPay's reconciliation file end to end: a day of payments and refunds on
@@ -165,16 +166,7 @@ describe('the settlement date’s file through the connector', () => {
       { kind: 'refund', outTradeNo: orders.refunded.outTradeNo, amount: 5000n, fee: 30n, outRefundNo: refundNumbers.first, at: beijing('2026-01-14T10:00:00') },
       { kind: 'refund', outTradeNo: orders.refunded.outTradeNo, amount: 15000n, fee: 90n, outRefundNo: refundNumbers.second, at: beijing('2026-01-14T11:00:00') },
     ];
-    const sortKey = (line: { kind: string; outTradeNo: string; outRefundNo?: string }) => `${line.kind}/${line.outTradeNo}/${line.outRefundNo ?? ''}`;
-    expect(
-      lines
-        .map((line) => ({ kind: line.kind, outTradeNo: line.outTradeNo, amount: line.amount.amount, fee: line.fee.amount, outRefundNo: line.outRefundNo, at: line.occurredAt }))
-        .sort((left, right) => sortKey(left).localeCompare(sortKey(right))),
-    ).toEqual(expected.sort((left, right) => sortKey(left).localeCompare(sortKey(right))));
-    for (const line of lines) {
-      expect(line.channelTradeNo).toBe(queryIds[line.outTradeNo]);
-      expect(line).toMatchObject({ status: 'succeeded', amount: { currency: 'CNY' } });
-    }
+    expectBillLines(lines, expected, queryIds);
     expect(totals).toEqual({
       lineCount: 5,
       payments: { count: 3, amount: money(26234n, 'CNY'), fee: money(157n, 'CNY') },

@@ -14,6 +14,7 @@ import { money } from '../../src/platform/money.js';
 import type { WechatpayFaultSetting } from '../../src/simulators/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { payerToken, startWechatpayHarness, type WechatpayHarness } from '../fixtures/wechatpay/harness.js';
+import { expectBillLines } from '../helpers/bill-lines.js';
 
 /**
  * WeChat Pay's trade bill end to end: a day of payments and refunds on the
@@ -191,16 +192,7 @@ describe('the day’s bill through the connector', () => {
       { kind: 'refund', outTradeNo: orders.refunded.outTradeNo, amount: 5000n, fee: 30n, outRefundNo: `${prefix}_ref1`, at: beijing('2026-01-14T10:00:00') },
       { kind: 'refund', outTradeNo: orders.refunded.outTradeNo, amount: 15000n, fee: 90n, outRefundNo: `${prefix}_ref2`, at: beijing('2026-01-14T11:00:00') },
     ];
-    const sortKey = (line: { kind: string; outTradeNo: string; outRefundNo?: string }) => `${line.kind}/${line.outTradeNo}/${line.outRefundNo ?? ''}`;
-    expect(
-      lines
-        .map((line) => ({ kind: line.kind, outTradeNo: line.outTradeNo, amount: line.amount.amount, fee: line.fee.amount, outRefundNo: line.outRefundNo, at: line.occurredAt }))
-        .sort((left, right) => sortKey(left).localeCompare(sortKey(right))),
-    ).toEqual(expected.sort((left, right) => sortKey(left).localeCompare(sortKey(right))));
-    for (const line of lines) {
-      expect(line.channelTradeNo).toBe(transactionIds[line.outTradeNo]);
-      expect(line).toMatchObject({ status: 'succeeded', amount: { currency: 'CNY' } });
-    }
+    expectBillLines(lines, expected, transactionIds);
     expect(totals).toEqual({
       lineCount: 5,
       payments: { count: 3, amount: money(26234n, 'CNY'), fee: money(157n, 'CNY') },
